@@ -1,0 +1,177 @@
+"""Certificates for tests, generated with ``cryptography``: CAs, intermediates and leaves.
+
+Every knob a test needs is a keyword argument of :func:`issue`; keys are cached per kind
+because RSA key generation is the slow part.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+KeyKind = Literal["rsa", "rsa1024", "ec256", "ec384", "ed25519"]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@cache
+def key(kind: KeyKind = "rsa", slot: int = 0) -> PrivateKey:
+    """A private key of the given kind; ``slot`` gives distinct keys of the same kind."""
+    del slot
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "rsa1024":
+        return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    if kind == "ec256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == "ec384":
+        return ec.generate_private_key(ec.SECP384R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def name(
+    cn: str | None = None,
+    *,
+    o: str | None = None,
+    ou: str | None = None,
+    l: str | None = None,  # noqa: E741 - the X.509 attribute is called L
+    st: str | None = None,
+    c: str | None = None,
+) -> x509.Name:
+    parts = [
+        (NameOID.COUNTRY_NAME, c),
+        (NameOID.STATE_OR_PROVINCE_NAME, st),
+        (NameOID.LOCALITY_NAME, l),
+        (NameOID.ORGANIZATION_NAME, o),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+        (NameOID.COMMON_NAME, cn),
+    ]
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts if value is not None])
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert: x509.Certificate
+    key: PrivateKey
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def issue(
+    subject: x509.Name,
+    *,
+    issuer: Issued | None = None,
+    key_kind: KeyKind = "rsa",
+    key_slot: int = 0,
+    hash_alg: hashes.HashAlgorithm | None = None,
+    pss: bool = False,
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    days: int = 90,
+    serial: int | None = None,
+    ca: bool = False,
+    path_length: int | None = None,
+) -> Issued:
+    """A certificate for ``subject``, signed by ``issuer`` (self-signed when None)."""
+    private_key = key(key_kind, key_slot)
+    signer = issuer.key if issuer else private_key
+    issuer_name = issuer.cert.subject if issuer else subject
+    not_before = not_before or NOW - dt.timedelta(days=1)
+    not_after = not_after or not_before + dt.timedelta(days=days)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(private_key.public_key())
+        .serial_number(serial if serial is not None else x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(private_key.public_key()), critical=False
+        )
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if isinstance(signer, ed25519.Ed25519PrivateKey):
+        cert = builder.sign(signer, None)
+    elif pss and isinstance(signer, rsa.RSAPrivateKey):
+        algorithm = hash_alg or hashes.SHA256()
+        cert = builder.sign(
+            signer,
+            algorithm,
+            rsa_padding=padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size),
+        )
+    else:
+        cert = builder.sign(signer, hash_alg or hashes.SHA256())
+    return Issued(cert=cert, key=private_key)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A root, an intermediate signed by it, and helpers to issue leaves under them."""
+
+    root: Issued
+    intermediate: Issued
+
+    def leaf(self, cn: str, **kwargs: object) -> Issued:
+        kwargs.setdefault("dns_names", [cn])
+        return issue(name(cn), issuer=self.intermediate, key_slot=1, **kwargs)  # type: ignore[arg-type]
+
+
+@cache
+def test_ca(label: str = "dstrack Test") -> Chain:
+    root = issue(name(f"{label} Root CA", o=label), ca=True, days=3650, key_slot=2)
+    intermediate = issue(
+        name(f"{label} Intermediate CA", o=label),
+        issuer=root,
+        ca=True,
+        path_length=0,
+        days=1825,
+        key_slot=3,
+    )
+    return Chain(root=root, intermediate=intermediate)

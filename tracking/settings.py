@@ -1,0 +1,74 @@
+"""Configuration from environment variables (CONTRACT.md section 1); every one is optional."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_RDAP_BOOTSTRAP_URL = "https://data.iana.org/rdap/dns.json"
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    host: str
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/dstrack.sqlite3"
+    data_dir: Path = Path("var")
+    admin_token: str | None = None
+    dns_nameservers: tuple[Nameserver, ...] = ()
+    whois_server: tuple[str, int] | None = None
+    rdap_bootstrap_url: str = DEFAULT_RDAP_BOOTSTRAP_URL
+    allow_private_targets: bool = False
+    probe_timeout_s: float = 10.0
+    ca_bundle: Path | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("DSTRACK_DATA_DIR") or "var")
+        return cls(
+            database_url=env.get("DSTRACK_DATABASE_URL")
+            or f"sqlite:///{(data_dir / 'dstrack.sqlite3').as_posix()}",
+            data_dir=data_dir,
+            admin_token=env.get("DSTRACK_ADMIN_TOKEN") or None,
+            dns_nameservers=parse_nameservers(env.get("DSTRACK_DNS_NAMESERVERS", "")),
+            whois_server=parse_host_port(env["DSTRACK_WHOIS_SERVER"], default_port=43)
+            if env.get("DSTRACK_WHOIS_SERVER")
+            else None,
+            rdap_bootstrap_url=env.get("DSTRACK_RDAP_BOOTSTRAP_URL") or DEFAULT_RDAP_BOOTSTRAP_URL,
+            allow_private_targets=env.get("DSTRACK_ALLOW_PRIVATE_TARGETS", "") == "1",
+            probe_timeout_s=float(env.get("DSTRACK_PROBE_TIMEOUT_S") or 10),
+            ca_bundle=Path(env["DSTRACK_CA_BUNDLE"]) if env.get("DSTRACK_CA_BUNDLE") else None,
+        )
+
+
+def parse_host_port(text: str, *, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:  # a bare IPv6 address or a name without a port
+        host, port = text, ""
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    return host, int(port) if port else default_port
+
+
+def parse_nameservers(text: str) -> tuple[Nameserver, ...]:
+    """``DSTRACK_DNS_NAMESERVERS``: comma-separated ``ip`` or ``ip:port``."""
+    servers = []
+    for item in text.split(","):
+        if item.strip():
+            host, port = parse_host_port(item, default_port=53)
+            servers.append(Nameserver(host, port))
+    return tuple(servers)
