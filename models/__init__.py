@@ -1,1 +1,36 @@
-"""dstrack package."""
+"""SQLModel tables, engine/session helpers and Alembic migrations.
+
+Knows nothing of HTTP or Dagster.
+"""
+
+from models.access import ApiToken, SecurityLevel, User
+from models.audit import (
+    ActivityNote,
+    AppSetting,
+    DomainDetailsRecord,
+    RawFile,
+    SslDetailsRecord,
+    UpdateJob,
+)
+from models.enums import DeviceCategory, OrganizationType, SslSourceKind
+from models.inventory import CategoryDefaultProduct, Contract, Device, Organization, Product
+
+__all__ = [
+    "ActivityNote",
+    "ApiToken",
+    "AppSetting",
+    "CategoryDefaultProduct",
+    "Contract",
+    "Device",
+    "DeviceCategory",
+    "DomainDetailsRecord",
+    "Organization",
+    "OrganizationType",
+    "Product",
+    "RawFile",
+    "SecurityLevel",
+    "SslDetailsRecord",
+    "SslSourceKind",
+    "UpdateJob",
+    "User",
+]

@@ -1,0 +1,188 @@
+"""Query resolvers: decode IDs, call ``tracking.queries``, wrap rows in types."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+
+from api.context import Info
+from api.inputs import DeviceFilter
+from api.types import (
+    Contract,
+    Device,
+    DeviceConnection,
+    DeviceEdge,
+    Node,
+    Organization,
+    OrganizationConnection,
+    OrganizationEdge,
+    PageInfo,
+    Product,
+    SecurityLevel,
+    TrackingSettings,
+    User,
+)
+from models import DeviceCategory
+from models import SecurityLevel as SecurityLevelRow
+from models import User as UserRow
+from models.db import reader
+from tracking import inventory, queries
+from tracking.ids import decode_id, decode_pk, encode_id
+
+DEFAULT_PAGE_SIZE = 20
+NO_MATCH = -1  # a primary key no row has: an unknown ID filters everything out
+
+
+def _page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if not 0 <= first <= queries.MAX_PAGE_SIZE:
+        raise GraphQLError(
+            f"first must be between 0 and {queries.MAX_PAGE_SIZE}.",
+            extensions={"code": "INVALID_PAGE_SIZE"},
+        )
+    return first
+
+
+def _after(after: str | None) -> int | None:
+    if after is None:
+        return None
+    pk = decode_pk(after, "cursor")
+    if pk is None:
+        raise GraphQLError(
+            "after is not a cursor of this connection.", extensions={"code": "INVALID_CURSOR"}
+        )
+    return pk
+
+
+def _cursor(pk: int | None) -> str:
+    assert pk is not None
+    return encode_id("cursor", pk)
+
+
+def _filter_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
+    if global_id is None:
+        return None
+    pk = decode_pk(global_id, type_name)
+    return NO_MATCH if pk is None else pk
+
+
+def user_of(info: Info) -> User:
+    viewer = info.context.viewer
+    with reader(info.context.services.engine) as session:
+        row = session.get(UserRow, viewer.user_id)
+        assert row is not None
+        level = session.get(SecurityLevelRow, row.security_level_id)
+        assert level is not None
+    return User(
+        id=strawberry.ID(encode_id("User", viewer.user_id)),
+        name=row.name,
+        security_level=SecurityLevel.from_row(level),
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        decoded = decode_id(id)
+        if decoded is None:
+            return None
+        type_name, pk = decoded
+        engine, viewer = info.context.services.engine, info.context.viewer
+        if type_name == "Device":
+            device = queries.visible_device(engine, viewer, pk)
+            return Device.from_row(device) if device else None
+        if type_name == "Organization":
+            organization = queries.visible_organization(engine, viewer, pk)
+            return Organization.from_row(organization) if organization else None
+        if type_name == "Contract":
+            contract = queries.visible_contract(engine, viewer, pk)
+            return Contract.from_row(contract) if contract else None
+        if type_name == "Product":
+            product = queries.get_product(engine, pk)
+            return Product.from_row(product) if product else None
+        if type_name == "User" and pk == viewer.user_id:
+            return user_of(info)
+        return None
+
+    @strawberry.field
+    async def device(self, info: Info, id: strawberry.ID) -> Device | None:
+        pk = decode_pk(id, "Device")
+        if pk is None:
+            return None
+        row = queries.visible_device(info.context.services.engine, info.context.viewer, pk)
+        return Device.from_row(row) if row else None
+
+    @strawberry.field(description="A Relay connection of the devices the caller may see.")
+    async def devices(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: DeviceFilter | None = None,
+    ) -> DeviceConnection:
+        filters = queries.DeviceQuery()
+        if filter is not None:
+            filters = queries.DeviceQuery(
+                organization_id=_filter_pk(filter.organization_id, "Organization"),
+                contract_id=_filter_pk(filter.contract_id, "Contract"),
+                category=DeviceCategory(filter.category).value if filter.category else None,
+                active=filter.active,
+                expiring_before=filter.expiring_before,
+            )
+        rows, has_next, total = queries.list_devices(
+            info.context.services.engine,
+            info.context.viewer,
+            filters,
+            after=_after(after),
+            limit=_page_size(first),
+        )
+        info.context.loaders.prime_devices(rows)
+        edges = [DeviceEdge(cursor=_cursor(r.id), node=Device.from_row(r)) for r in rows]
+        return DeviceConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )
+
+    @strawberry.field
+    async def organizations(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> OrganizationConnection:
+        rows, has_next = queries.list_organizations(
+            info.context.services.engine,
+            info.context.viewer,
+            after=_after(after),
+            limit=_page_size(first),
+        )
+        edges = [
+            OrganizationEdge(cursor=_cursor(r.id), node=Organization.from_row(r)) for r in rows
+        ]
+        return OrganizationConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field
+    async def products(self, info: Info) -> list[Product]:
+        return [Product.from_row(r) for r in inventory.list_products(info.context.services.engine)]
+
+    @strawberry.field
+    async def tracking_settings(self, info: Info) -> TrackingSettings:
+        with reader(info.context.services.engine) as session:
+            return TrackingSettings(enabled=inventory.tracking_enabled(session))
+
+    @strawberry.field
+    async def me(self, info: Info) -> User:
+        return user_of(info)

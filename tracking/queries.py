@@ -1,0 +1,126 @@
+"""Read-side queries with the viewer's visibility applied (organizations of viewable types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from models import Contract, Device, Organization, Product, RawFile
+from models.db import reader
+from tracking.access import Viewer
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class DeviceQuery:
+    organization_id: int | None = None
+    contract_id: int | None = None
+    category: str | None = None
+    active: bool | None = None
+    expiring_before: datetime | None = None
+
+
+def _visible(query: Any, viewer: Viewer) -> Any:
+    types = viewer.visible_types
+    if types is None:
+        return query
+    return query.where(col(Organization.type).in_(sorted(types)))
+
+
+def _device_filters(query: Any, viewer: Viewer, filters: DeviceQuery) -> Any:
+    query = _visible(
+        query.join(Organization, col(Organization.id) == col(Device.organization_id)), viewer
+    )
+    if filters.organization_id is not None:
+        query = query.where(Device.organization_id == filters.organization_id)
+    if filters.contract_id is not None:
+        query = query.where(Device.contract_id == filters.contract_id)
+    if filters.category is not None:
+        query = query.where(Device.category == filters.category)
+    if filters.active is not None:
+        query = query.where(Device.active == filters.active)
+    if filters.expiring_before is not None:
+        query = query.where(col(Device.expires_at) < filters.expiring_before)
+    return query
+
+
+def list_devices(
+    engine: Engine, viewer: Viewer, filters: DeviceQuery, *, after: int | None, limit: int
+) -> tuple[list[Device], bool, int]:
+    """A page of devices by id (keyset), whether more follow, and the total count."""
+    page = _device_filters(select(Device), viewer, filters)
+    if after is not None:
+        page = page.where(col(Device.id) > after)
+    page = page.order_by(col(Device.id)).limit(limit + 1)
+    count = _device_filters(select(sa.func.count(col(Device.id))), viewer, filters)
+    with reader(engine) as session:
+        rows = list(session.exec(page).all())
+        total = session.exec(count).one()
+    return rows[:limit], len(rows) > limit, int(total)
+
+
+def list_organizations(
+    engine: Engine, viewer: Viewer, *, after: int | None, limit: int
+) -> tuple[list[Organization], bool]:
+    query = _visible(select(Organization), viewer)
+    if after is not None:
+        query = query.where(col(Organization.id) > after)
+    with reader(engine) as session:
+        rows = list(session.exec(query.order_by(col(Organization.id)).limit(limit + 1)).all())
+    return rows[:limit], len(rows) > limit
+
+
+def visible_device(engine: Engine, viewer: Viewer, pk: int) -> Device | None:
+    query = _visible(
+        select(Device)
+        .join(Organization, col(Organization.id) == col(Device.organization_id))
+        .where(Device.id == pk),
+        viewer,
+    )
+    with reader(engine) as session:
+        result: Device | None = session.exec(query).first()
+        return result
+
+
+def visible_organization(engine: Engine, viewer: Viewer, pk: int) -> Organization | None:
+    with reader(engine) as session:
+        organization = session.get(Organization, pk)
+    if organization is None or not viewer.may_view(organization.type):
+        return None
+    return organization
+
+
+def visible_contract(engine: Engine, viewer: Viewer, pk: int) -> Contract | None:
+    query = _visible(
+        select(Contract)
+        .join(Organization, col(Organization.id) == col(Contract.organization_id))
+        .where(Contract.id == pk),
+        viewer,
+    )
+    with reader(engine) as session:
+        result: Contract | None = session.exec(query).first()
+        return result
+
+
+def visible_raw_file(engine: Engine, viewer: Viewer, pk: int) -> RawFile | None:
+    query = _visible(
+        select(RawFile)
+        .join(Device, col(Device.id) == col(RawFile.device_id))
+        .join(Organization, col(Organization.id) == col(Device.organization_id))
+        .where(RawFile.id == pk),
+        viewer,
+    )
+    with reader(engine) as session:
+        result: RawFile | None = session.exec(query).first()
+        return result
+
+
+def get_product(engine: Engine, pk: int) -> Product | None:
+    with reader(engine) as session:
+        return session.get(Product, pk)

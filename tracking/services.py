@@ -1,0 +1,47 @@
+"""What the use cases need from the outside world, bundled: settings, database, probes, storage.
+
+Adapters (the API, Dagster) build one ``Services`` with the real probes; tests hand in fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from cryptography import x509
+from sqlalchemy.engine import Engine
+
+from tracking.probes.resolver import Resolver, resolver_for
+from tracking.probes.tls import RealTlsProbe, TlsProbe
+from tracking.probes.truststore import load_trust_roots
+from tracking.rawstore import RawStore
+from tracking.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    tls: TlsProbe
+    resolver: Resolver
+    raw_store: RawStore
+    roots_override: Sequence[x509.Certificate] | None = field(default=None)
+
+    @cached_property
+    def trust_roots(self) -> Sequence[x509.Certificate]:
+        """The system trust store plus ``DSTRACK_CA_BUNDLE``, read once."""
+        if self.roots_override is not None:
+            return self.roots_override
+        return load_trust_roots(self.settings.ca_bundle)
+
+
+def build_services(settings: Settings, engine: Engine) -> Services:
+    resolver = resolver_for(settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        tls=RealTlsProbe(settings, resolver),
+        resolver=resolver,
+        raw_store=RawStore(settings.data_dir),
+    )
