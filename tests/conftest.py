@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,23 @@ class GraphQLClient:
         return GraphQLClient(self.http, token)
 
 
-@pytest.fixture
-async def api(services: Services) -> AsyncIterator[GraphQLClient]:
+@asynccontextmanager
+async def api_client(services: Services) -> AsyncIterator[GraphQLClient]:
+    """A client of a freshly built app over ``services``, as the administrator."""
     app = create_app(services=services)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dstrack.test") as http:
         yield GraphQLClient(http, ADMIN_TOKEN)
+
+
+def services_with(services: Services, **changes: Any) -> Services:
+    """The same database and trust roots, with other settings (and probes built for them)."""
+    rebuilt = build_services(replace(services.settings, **changes), services.engine)
+    rebuilt.roots_override = services.roots_override
+    return rebuilt
+
+
+@pytest.fixture
+async def api(services: Services) -> AsyncIterator[GraphQLClient]:
+    async with api_client(services) as client:
+        yield client

@@ -1,0 +1,49 @@
+# dstrack: `make run` sets everything up and starts the service; `make test` runs every check.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-12)
+
+.PHONY: install run serve test lint typecheck imports schema schema-check pytest bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: install
+	scripts/run
+
+serve: install
+	$(BIN)/dstrack serve
+
+test: install lint typecheck imports schema-check pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+imports:
+	$(BIN)/lint-imports
+
+schema:
+	$(BIN)/strawberry export-schema api.schema:schema --output api/schema.graphql
+
+schema-check:
+	$(BIN)/strawberry export-schema api.schema:schema | diff -u api/schema.graphql - \
+	  || (echo "api/schema.graphql is stale: run 'make schema'"; exit 1)
+
+pytest:
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,0 +1,203 @@
+"""Address resolution for probes: a host name -> its IPv4 and IPv6 addresses.
+
+With ``DSTRACK_DNS_NAMESERVERS`` set, names are resolved with dnspython against exactly those
+servers (A and AAAA, CNAME chains followed); otherwise with the system resolver
+(``getaddrinfo``), so ``/etc/hosts`` applies. IP literals are returned without any query.
+
+A host that cannot be resolved is "SSL Certificate not found" for users, so every failure is a
+:class:`ResolutionError` with code ``CERTIFICATE_NOT_FOUND``; its ``kind`` tells a name that
+does not exist (an answer) from a server that failed (worth retrying).
+
+This module does **not** apply the private-address guard: callers apply
+:func:`tracking.probes.guard.ensure_public_address` to every address they connect to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Literal, Protocol
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from tracking.errors import ErrorCode, ProbeError
+from tracking.settings import Settings
+
+ResolutionKind = Literal["nxdomain", "no_address", "servfail", "timeout", "refused", "error"]
+
+# Answers: the name does not exist or has no address. The others are failures to get an answer.
+DEFINITIVE_KINDS: frozenset[ResolutionKind] = frozenset({"nxdomain", "no_address"})
+
+
+class ResolutionError(ProbeError):
+    """A host could not be resolved; ``kind`` says why."""
+
+    def __init__(self, kind: ResolutionKind, host: str, detail: str | None = None) -> None:
+        super().__init__(ErrorCode.CERTIFICATE_NOT_FOUND)
+        self.kind: ResolutionKind = kind
+        self.host = host
+        self.detail = detail
+
+    @property
+    def definitive(self) -> bool:
+        """True when DNS answered (no such name / no address), False when it failed."""
+        return self.kind in DEFINITIVE_KINDS
+
+    def __repr__(self) -> str:
+        return f"ResolutionError(kind={self.kind!r}, host={self.host!r}, detail={self.detail!r})"
+
+
+class Resolver(Protocol):
+    async def resolve_addresses(self, host: str) -> list[str]:
+        """IPv4 then IPv6 addresses as text, each family in numeric order, no duplicates."""
+        ...
+
+
+def make_dns_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
+    """A dnspython resolver on the configured nameservers (else the system's), no cache.
+
+    Each query may take ``probe_timeout_s`` in total (``lifetime``).
+    """
+    if settings.dns_nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [
+            dns.nameserver.Do53Nameserver(ns.host, ns.port) for ns in settings.dns_nameservers
+        ]
+    else:
+        resolver = dns.asyncresolver.Resolver()  # /etc/resolv.conf
+    resolver.timeout = settings.probe_timeout_s
+    resolver.lifetime = settings.probe_timeout_s
+    return resolver
+
+
+def failure_kind(exc: BaseException) -> ResolutionKind:
+    """Classify a dnspython resolution exception (shared with the DNS records probe)."""
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        return "nxdomain"
+    if isinstance(exc, dns.resolver.NoAnswer):
+        return "no_address"
+    if isinstance(exc, dns.exception.Timeout):
+        return "timeout"
+    if isinstance(exc, dns.resolver.NoNameservers):
+        # Every server gave up; ``errors`` holds (server, tcp, port, error-or-rcode-text, response).
+        rcodes = {err[4].rcode() for err in exc.kwargs.get("errors", []) if err[4] is not None}
+        if dns.rcode.SERVFAIL in rcodes:
+            return "servfail"
+        if dns.rcode.REFUSED in rcodes:
+            return "refused"
+    return "error"
+
+
+def ip_literal(host: str) -> str | None:
+    """The canonical text of an IP address literal (``[v6]`` accepted), else None."""
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _ordered(addresses: list[str]) -> list[str]:
+    unique = {ipaddress.ip_address(a): a for a in addresses}
+    return [unique[ip] for ip in sorted(unique, key=lambda ip: (ip.version, int(ip)))]
+
+
+def _most_telling(kinds: list[ResolutionKind]) -> ResolutionKind:
+    """NXDOMAIN is an answer for both families; else a failure beats "no address" (the family
+    that failed may have had addresses)."""
+    if "nxdomain" in kinds:
+        return "nxdomain"
+    return next((k for k in kinds if k not in DEFINITIVE_KINDS), "no_address")
+
+
+class DnsResolver:
+    """Resolves with dnspython against the configured nameservers."""
+
+    def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
+        self._resolver = resolver
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DnsResolver:
+        return cls(make_dns_resolver(settings))
+
+    async def resolve_addresses(self, host: str) -> list[str]:
+        literal = ip_literal(host)
+        if literal is not None:
+            return [literal]
+        try:
+            qname = dns.name.from_text(host)
+        except (dns.exception.DNSException, UnicodeError) as exc:
+            raise ResolutionError("nxdomain", host, str(exc)) from exc
+        results = await asyncio.gather(
+            self._query(qname, dns.rdatatype.A),
+            self._query(qname, dns.rdatatype.AAAA),
+            return_exceptions=True,
+        )
+        addresses = [a for r in results if isinstance(r, list) for a in r]
+        if addresses:  # one family failing does not hide the other's addresses
+            return _ordered(addresses)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for error in errors:
+            if not isinstance(error, Exception):
+                raise error  # cancellation and the like
+        kinds = [failure_kind(e) for e in errors]
+        kind = _most_telling(kinds)
+        detail = next((str(e) for e, k in zip(errors, kinds, strict=True) if k == kind), None)
+        raise ResolutionError(kind, host, detail)
+
+    async def _query(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> list[str]:
+        answer = await self._resolver.resolve(qname, rdtype, search=False)
+        return [rdata.to_text() for rdata in answer]
+
+
+class SystemResolver:
+    """Resolves with the operating system (``getaddrinfo``: /etc/hosts, nsswitch, resolv.conf)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+
+    async def resolve_addresses(self, host: str) -> list[str]:
+        literal = ip_literal(host)
+        if literal is not None:
+            return [literal]
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except TimeoutError as exc:
+            raise ResolutionError("timeout", host) from exc
+        except socket.gaierror as exc:
+            raise ResolutionError(_gai_kind(exc), host, str(exc)) from exc
+        except UnicodeError as exc:  # a label the IDNA codec rejects
+            raise ResolutionError("nxdomain", host, str(exc)) from exc
+        addresses = [
+            str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)
+        ]
+        if not addresses:
+            raise ResolutionError("no_address", host)
+        return _ordered(addresses)
+
+
+def _gai_kind(exc: socket.gaierror) -> ResolutionKind:
+    if exc.errno == socket.EAI_NONAME:
+        return "nxdomain"
+    if exc.errno == getattr(socket, "EAI_NODATA", None):
+        return "no_address"
+    if exc.errno == socket.EAI_AGAIN:
+        # glibc's "temporary failure": SERVFAIL or no server answered in time.
+        return "servfail"
+    return "error"
+
+
+def resolver_for(settings: Settings) -> Resolver:
+    """The resolver probes use: the configured nameservers if any, else the system's."""
+    if settings.dns_nameservers:
+        return DnsResolver.from_settings(settings)
+    return SystemResolver(settings.probe_timeout_s)
