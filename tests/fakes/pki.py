@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -16,6 +17,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 KeyKind = Literal["rsa", "rsa1024", "ec256", "ec384", "ed25519"]
@@ -123,9 +125,15 @@ def issue(
     if ca:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -175,3 +183,84 @@ def test_ca(label: str = "dstrack Test") -> Chain:
         key_slot=3,
     )
     return Chain(root=root, intermediate=intermediate)
+
+
+# --- Certificates CertificateBuilder refuses to make ------------------------------------------
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _der_elements(content: bytes) -> list[bytes]:
+    """The whole DER elements (tag, length, content) of a constructed value's content."""
+    elements, position = [], 0
+    while position < len(content):
+        start, length = position, content[position + 1]
+        position += 2
+        if length & 0x80:
+            size = length & 0x7F
+            length = int.from_bytes(content[position : position + size], "big")
+            position += size
+        position += length
+        elements.append(content[start:position])
+    return elements
+
+
+def _der_content(element: bytes) -> bytes:
+    length = element[1]
+    header = 2 + (length & 0x7F if length & 0x80 else 0)
+    return element[header:]
+
+
+def _oid_der(dotted: str) -> bytes:
+    first, second, *rest = (int(arc) for arc in dotted.split("."))
+    body = b""
+    for arc in (40 * first + second, *rest):
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.insert(0, 0x80 | (arc & 0x7F))
+            arc >>= 7
+        body += bytes(chunk)
+    return _der(0x06, body)
+
+
+def forge(
+    cert: x509.Certificate,
+    signer: PrivateKey,
+    *,
+    hash_alg: hashes.HashAlgorithm | None = None,
+    signature_oid: str | None = None,
+    serial: int | None = None,
+) -> x509.Certificate:
+    """``cert`` with its TBS edited at the DER level and signed again by ``signer``.
+
+    For what ``CertificateBuilder`` refuses: SHA-1 / MD5 signatures (``hash_alg`` with the
+    matching ``signature_oid``, e.g. ``"1.2.840.113549.1.1.5"`` for sha1WithRSAEncryption), an
+    unknown signature OID, a serial of 0 or a negative one.
+    """
+    tbs = _der_elements(_der_content(cert.tbs_certificate_bytes))
+    # TBSCertificate: [0] version, serialNumber, signature, issuer, validity, subject, ...
+    if serial is not None:
+        size = (serial.bit_length() + 8) // 8
+        tbs[1] = _der(0x02, serial.to_bytes(size, "big", signed=True))
+    if signature_oid is not None:
+        parameters = _der(0x05, b"") if isinstance(signer, rsa.RSAPrivateKey) else b""
+        tbs[2] = _der(0x30, _oid_der(signature_oid) + parameters)
+    tbs_der = _der(0x30, b"".join(tbs))
+    algorithm = hash_alg or hashes.SHA256()
+    if isinstance(signer, rsa.RSAPrivateKey):
+        signature = signer.sign(tbs_der, padding.PKCS1v15(), algorithm)
+    elif isinstance(signer, ec.EllipticCurvePrivateKey):
+        signature = signer.sign(tbs_der, ec.ECDSA(algorithm))
+    else:
+        signature = signer.sign(tbs_der)
+    der = _der(0x30, tbs_der + tbs[2] + _der(0x03, b"\x00" + signature))
+    with warnings.catch_warnings():  # cryptography deprecates serials <= 0, still in the wild
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_der_x509_certificate(der)
