@@ -11,16 +11,17 @@ from models import ActivityNote as ActivityNoteRow
 from models import Contract as ContractRow
 from models import Device as DeviceRow
 from models import DeviceCategory as DeviceCategoryEnum
+from models import DomainDetailsRecord, SslDetailsRecord, UpdateJob
 from models import Organization as OrganizationRow
 from models import OrganizationType as OrganizationTypeEnum
 from models import Product as ProductRow
 from models import RawFile as RawFileRow
 from models import SecurityLevel as SecurityLevelRow
-from models import SslDetailsRecord, UpdateJob
 from models import SslSourceKind as SslSourceKindEnum
 from tracking.errors import DstrackError
 from tracking.ids import encode_id
 from tracking.schedule import iso_duration
+from tracking.sources import unicode_name
 
 DeviceCategory = strawberry.enum(DeviceCategoryEnum)
 OrganizationType = strawberry.enum(OrganizationTypeEnum)
@@ -149,6 +150,56 @@ class SslDetails:
             chain_trusted=row.trusted,
             chain_trust_error=row.trust_error,
             hostname_matches=row.hostname_matches,
+            retrieved_at=row.retrieved_at,
+        )
+
+
+@strawberry.type
+class DnsRecord:
+    name: str
+    type: str
+    ttl: int
+    value: str
+
+
+@strawberry.type
+class DomainDetails:
+    registrar: str | None
+    registrant_organization: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    expires_at: datetime | None
+    name_servers: list[str]
+    statuses: list[str]
+    dnssec: bool | None
+    source: str = strawberry.field(description='"RDAP", "WHOIS" or "MANUAL".')
+    dns_records: list[DnsRecord]
+    registered: bool | None = strawberry.field(
+        description="False when the registry says the domain is not registered."
+    )
+    registration_error: str | None
+    dns_error: str | None
+    retrieved_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: DomainDetailsRecord) -> DomainDetails:
+        return cls(
+            registrar=row.registrar,
+            registrant_organization=row.registrant_organization,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            expires_at=row.expires_at,
+            name_servers=list(row.name_servers),
+            statuses=list(row.statuses),
+            dnssec=row.dnssec,
+            source=row.source,
+            dns_records=[
+                DnsRecord(name=r["name"], type=r["type"], ttl=r["ttl"], value=r["value"])
+                for r in row.dns_records
+            ],
+            registered=row.registered,
+            registration_error=row.registration_error,
+            dns_error=row.dns_error,
             retrieved_at=row.retrieved_at,
         )
 
@@ -286,6 +337,17 @@ class Device(Node):
             return None
         row = await info.context.loaders.ssl_details.load(self.pk)
         return SslDetails.from_row(row) if row else None
+
+    @strawberry.field(description="The domain as people read it (U-labels).")
+    def domain_unicode(self) -> str | None:
+        return unicode_name(self.row.domain) if self.row.domain else None
+
+    @strawberry.field
+    async def domain_details(self, info: Info) -> DomainDetails | None:
+        if self.row.category != DeviceCategoryEnum.DOMAIN:
+            return None
+        row = await info.context.loaders.domain_details.load(self.pk)
+        return DomainDetails.from_row(row) if row else None
 
     @strawberry.field(description="Null exactly when no auto-updating job exists.")
     async def update_schedule(self, info: Info) -> UpdateSchedule | None:

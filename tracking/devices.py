@@ -1,7 +1,8 @@
-"""Creating and editing devices: validation, the first retrieval, activation."""
+"""Creating and editing devices: validation, the first retrieval, activation, forced updates."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from models import Device, DeviceCategory, Organization, SslSourceKind, UpdateJob
+from models import Device, DeviceCategory, Organization, UpdateJob
 from models.db import reader, transaction
 from models.inventory import DESCRIPTION_MAX, NAME_MAX
 from tracking import clock
@@ -18,13 +19,18 @@ from tracking.access import Viewer
 from tracking.audit import (
     AuditResult,
     CertificateSnapshot,
+    DomainSnapshot,
     add_note,
     apply_certificate,
+    apply_domain,
     retrieve_certificate,
+    retrieve_domain,
     sync_job,
     update_audit,
     update_many,
 )
+from tracking.certificate_audit import set_source
+from tracking.domain_audit import apply_manual_registration, find_domain_certificate
 from tracking.errors import DstrackError, ErrorCode, ValidationError
 from tracking.inventory import (
     contract_for_device,
@@ -35,10 +41,12 @@ from tracking.inventory import (
     visible_organization,
 )
 from tracking.services import Services
-from tracking.sources import HostSource, PemSource, SslSource, parse_ssl_source
+from tracking.sources import DomainName, HostSource, SslSource, parse_domain, parse_ssl_source
 from tracking.text import clean_text, optional_name
 
 LOCKED_CATEGORIES = (DeviceCategory.DOMAIN, DeviceCategory.SSL_CERTIFICATE)
+MAX_FORCED_UPDATES = 100
+FORCED_UPDATE_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -70,33 +78,27 @@ class DeviceChanges:
     registrar: str | None = None
 
 
-def _parse_source(text: str | None) -> SslSource:
+# --- validation ----------------------------------------------------------------------------
+
+
+def _required(text: str | None, field: str, what: str) -> str:
     if text is None or not text.strip():
-        raise ValidationError(
-            ErrorCode.REQUIRED,
-            "An SSL Source is required for an SSL Certificate device.",
-            field="sslSource",
-        )
-    return parse_ssl_source(text)
+        raise ValidationError(ErrorCode.REQUIRED, f"{what} is required.", field=field)
+    return text
 
 
-def _default_name(source: SslSource, snap: CertificateSnapshot) -> str:
-    if isinstance(source, HostSource):
-        return source.display[:NAME_MAX]
-    return (snap.details.common_name or snap.details.fingerprint_sha256)[:NAME_MAX]
+def _parse_source(text: str | None) -> SslSource:
+    return parse_ssl_source(
+        _required(text, "sslSource", "An SSL Source for an SSL Certificate device")
+    )
 
 
-def _set_source(device: Device, source: SslSource) -> None:
-    if isinstance(source, PemSource):
-        device.ssl_source_kind = SslSourceKind.PEM
-        device.ssl_pem = source.pem
-        device.ssl_host = None
-        device.ssl_port = None
-    else:
-        device.ssl_source_kind = SslSourceKind.HOST
-        device.ssl_host = source.host
-        device.ssl_port = source.port
-        device.ssl_pem = None
+def _parse_domain(text: str | None) -> DomainName:
+    return parse_domain(_required(text, "domain", "A domain for a Domain device"))
+
+
+def _stored_domain(domain: DomainName) -> str:
+    return f"*.{domain.ascii}" if domain.is_wildcard else domain.ascii
 
 
 def _ensure_retrieval_allowed(session: Session, source: SslSource) -> None:
@@ -104,60 +106,11 @@ def _ensure_retrieval_allowed(session: Session, source: SslSource) -> None:
         raise ValidationError(ErrorCode.TRACKING_DISABLED, field="sslSource")
 
 
-async def create_device(services: Services, *, viewer: Viewer, new: NewDevice) -> Device:
-    """Validate, retrieve what the outside world says, then save it all in one transaction.
-
-    An SSL source that fails validation or retrieval saves nothing.
-    """
-    name = optional_name(new.name, field="name", max_length=NAME_MAX)
-    description = clean_text(new.description, field="description", max_length=DESCRIPTION_MAX)
-    if new.category == DeviceCategory.STANDARD and name is None:
-        raise ValidationError(ErrorCode.REQUIRED, "name is required.", field="name")
-    if new.category == DeviceCategory.DOMAIN:
-        raise ValidationError(
-            ErrorCode.INVALID_INPUT, "Domain devices are not available yet.", field="category"
-        )
-    source: SslSource | None = None
-    with reader(services.engine) as session:
-        organization = visible_organization(
-            session, viewer, new.organization_id, field="organizationId"
-        )
-        if not viewer.may_add_devices(organization.type):
-            raise not_found("organizationId", "Organization")
-        if new.contract_id is not None:
-            contract_for_device(session, viewer, new.contract_id, organization)
-        product = product_for_device(session, new.product_id, new.category)
-        if new.category == DeviceCategory.SSL_CERTIFICATE:
-            source = _parse_source(new.ssl_source)
-            _ensure_retrieval_allowed(session, source)
-
-    snap = await retrieve_certificate(services, source) if source is not None else None
-
-    now = clock.now()
-    with transaction(services.engine) as session:
-        device = Device(
-            category=new.category,
-            name=name or (_default_name(source, snap) if source and snap else ""),
-            description=description,
-            active=new.active,
-            organization_id=organization.id,  # type: ignore[arg-type]
-            contract_id=new.contract_id,
-            product_id=product.id,  # type: ignore[arg-type]
-            created_at=now,
-            modified_at=now,
-        )
-        if source is not None:
-            _set_source(device, source)
-        session.add(device)
-        session.flush()
-        add_note(session, device, f"Device created by {viewer.name}.", author=viewer.name, now=now)
-        if snap is not None:
-            apply_certificate(
-                session, device, snap, raw_store=services.raw_store, author=viewer.name, now=now
-            )
-        else:
-            sync_job(session, device, now=now)
-        return device
+def _check_category(device: Device, category: DeviceCategory | None) -> None:
+    if category is None or category == device.category:
+        return
+    if device.category in LOCKED_CATEGORIES or category in LOCKED_CATEGORIES:
+        raise ValidationError(ErrorCode.CATEGORY_LOCKED, field="category")
 
 
 def editable_device(session: Session, viewer: Viewer, device_id: int | None) -> Device:
@@ -172,11 +125,185 @@ def editable_device(session: Session, viewer: Viewer, device_id: int | None) -> 
     return device
 
 
-def _check_category(device: Device, category: DeviceCategory | None) -> None:
-    if category is None or category == device.category:
+# --- creating --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated createDevice input."""
+
+    organization: Organization
+    product_id: int
+    name: str | None
+    description: str | None
+    source: SslSource | None = None
+    domain: DomainName | None = None
+    retrieve_domain: bool = False
+
+
+def _plan(services: Services, viewer: Viewer, new: NewDevice) -> _Plan:
+    name = optional_name(new.name, field="name", max_length=NAME_MAX)
+    description = clean_text(new.description, field="description", max_length=DESCRIPTION_MAX)
+    if new.category == DeviceCategory.STANDARD and name is None:
+        raise ValidationError(ErrorCode.REQUIRED, "name is required.", field="name")
+    with reader(services.engine) as session:
+        organization = visible_organization(
+            session, viewer, new.organization_id, field="organizationId"
+        )
+        if not viewer.may_add_devices(organization.type):
+            raise ValidationError(
+                ErrorCode.FORBIDDEN, "Your security level does not allow adding devices."
+            )
+        if new.contract_id is not None:
+            contract_for_device(session, viewer, new.contract_id, organization)
+        product = product_for_device(session, new.product_id, new.category)
+        assert product.id is not None
+        plan = _Plan(organization, product.id, name, description)
+        if new.category == DeviceCategory.SSL_CERTIFICATE:
+            source = _parse_source(new.ssl_source)
+            _ensure_retrieval_allowed(session, source)
+            return _Plan(organization, product.id, name, description, source=source)
+        if new.category == DeviceCategory.DOMAIN:
+            domain = _parse_domain(new.domain)
+            retrieve = tracking_enabled(session) and not domain.is_wildcard
+            return _Plan(
+                organization, product.id, name, description, domain=domain, retrieve_domain=retrieve
+            )
+    return plan
+
+
+async def create_device(services: Services, *, viewer: Viewer, new: NewDevice) -> Device:
+    """Validate, retrieve what the outside world says, then save it all in one transaction.
+
+    An SSL source that fails validation or retrieval saves nothing. A well-formed domain is
+    saved whatever its look-ups give; the failures are recorded on it.
+    """
+    plan = _plan(services, viewer, new)
+    cert_snap = await retrieve_certificate(services, plan.source) if plan.source else None
+    domain_snap: DomainSnapshot | None = None
+    child: tuple[HostSource, CertificateSnapshot] | str | None = None
+    if plan.domain is not None and plan.retrieve_domain:
+        if new.create_ssl_certificate:
+            domain_snap, child = await asyncio.gather(
+                retrieve_domain(services, plan.domain.ascii),
+                find_domain_certificate(services, plan.domain.ascii),
+            )
+        else:
+            domain_snap = await retrieve_domain(services, plan.domain.ascii)
+
+    now = clock.now()
+    author = viewer.name
+    with transaction(services.engine) as session:
+        device = Device(
+            category=new.category,
+            name=plan.name or _default_name(plan, cert_snap),
+            description=plan.description,
+            active=new.active,
+            organization_id=plan.organization.id,  # type: ignore[arg-type]
+            contract_id=new.contract_id,
+            product_id=plan.product_id,
+            created_at=now,
+            modified_at=now,
+        )
+        if plan.source is not None:
+            set_source(device, plan.source)
+        if plan.domain is not None:
+            device.domain = _stored_domain(plan.domain)
+        session.add(device)
+        session.flush()
+        add_note(session, device, f"Device created by {author}.", author=author, now=now)
+        if cert_snap is not None:
+            apply_certificate(
+                session, device, cert_snap, raw_store=services.raw_store, author=author, now=now
+            )
+        elif domain_snap is not None:
+            apply_domain(
+                session, device, domain_snap, raw_store=services.raw_store, author=author, now=now
+            )
+            if child is not None:
+                _add_child_certificate(session, services, device, child, author=author, now=now)
+        elif plan.domain is not None:
+            add_note(session, device, _why_no_domain_details(plan.domain), author=author, now=now)
+            sync_job(session, device, now=now)
+        else:
+            sync_job(session, device, now=now)
+        return device
+
+
+def _default_name(plan: _Plan, snap: CertificateSnapshot | None) -> str:
+    if isinstance(plan.source, HostSource):
+        return plan.source.display[:NAME_MAX]
+    if snap is not None:
+        return (snap.details.common_name or snap.details.fingerprint_sha256)[:NAME_MAX]
+    assert plan.domain is not None
+    unicode = plan.domain.unicode
+    return (f"*.{unicode}" if plan.domain.is_wildcard else unicode)[:NAME_MAX]
+
+
+def _why_no_domain_details(domain: DomainName) -> str:
+    if domain.is_wildcard:
+        return (
+            f"*.{domain.unicode} is a wildcard: no registration details or DNS records are "
+            "retrieved for wildcard domains."
+        )
+    return (
+        "Domain & SSL Tracking is disabled: no registration details or DNS records were retrieved."
+    )
+
+
+def _add_child_certificate(
+    session: Session,
+    services: Services,
+    domain_device: Device,
+    found: tuple[HostSource, CertificateSnapshot] | str,
+    *,
+    author: str,
+    now: datetime,
+) -> None:
+    """The SSL Certificate device for the certificate the domain serves, as its child."""
+    if isinstance(found, str):
+        add_note(
+            session,
+            domain_device,
+            f"No SSL certificate was found for the domain ({found}).",
+            author=author,
+            now=now,
+        )
         return
-    if device.category in LOCKED_CATEGORIES or category in LOCKED_CATEGORIES:
-        raise ValidationError(ErrorCode.CATEGORY_LOCKED, field="category")
+    source, snap = found
+    product = product_for_device(session, None, DeviceCategory.SSL_CERTIFICATE)
+    child = Device(
+        category=DeviceCategory.SSL_CERTIFICATE,
+        name=source.display[:NAME_MAX],
+        active=domain_device.active,
+        organization_id=domain_device.organization_id,
+        contract_id=domain_device.contract_id,
+        product_id=product.id,  # type: ignore[arg-type]
+        parent_id=domain_device.id,
+        created_at=now,
+        modified_at=now,
+    )
+    set_source(child, source)
+    session.add(child)
+    session.flush()
+    add_note(
+        session,
+        child,
+        f"Device created by {author} with the domain {domain_device.name}.",
+        author=author,
+        now=now,
+    )
+    apply_certificate(session, child, snap, raw_store=services.raw_store, author=author, now=now)
+    add_note(
+        session,
+        domain_device,
+        f"SSL Certificate device created for the certificate served by {source.display}.",
+        author=author,
+        now=now,
+    )
+
+
+# --- editing ---------------------------------------------------------------------------------
 
 
 async def update_device(
@@ -187,7 +314,7 @@ async def update_device(
     changes: DeviceChanges,
     update_details: bool = False,
 ) -> tuple[Device, AuditResult | None]:
-    """Save edits; retrieve again when the source changed or ``update_details`` is asked.
+    """Save edits; retrieve again when the source or domain changed or ``update_details``.
 
     A changed SSL source that fails validation or retrieval saves nothing. When only
     ``update_details`` was asked and the retrieval fails, the edits are saved and the failure
@@ -199,31 +326,32 @@ async def update_device(
         name = optional_name(changes.name, field="name", max_length=NAME_MAX)
         if changes.name is not None and name is None:
             raise ValidationError(ErrorCode.REQUIRED, "name is required.", field="name")
-        description = (
-            clean_text(changes.description, field="description", max_length=DESCRIPTION_MAX)
-            if changes.description is not None
-            else None
+        description = clean_text(
+            changes.description, field="description", max_length=DESCRIPTION_MAX
         )
+        registrar = optional_name(changes.registrar, field="registrar", max_length=NAME_MAX)
         organization = session.get(Organization, device.organization_id)
         assert organization is not None
         if changes.contract_id is not None:
             contract_for_device(session, viewer, changes.contract_id, organization)
         if changes.product_id is not None:
             product_for_device(session, changes.product_id, device.category)
-        new_source: SslSource | None = None
-        if changes.ssl_source is not None:
-            if device.category != DeviceCategory.SSL_CERTIFICATE:
-                raise ValidationError(
-                    ErrorCode.INVALID_INPUT,
-                    "Only SSL Certificate devices have an SSL Source.",
-                    field="sslSource",
-                )
-            new_source = _parse_source(changes.ssl_source)
-            _ensure_retrieval_allowed(session, new_source)
+        new_source = _changed_source(session, device, changes)
+        new_domain = _changed_domain(device, changes)
+        retrieve_new_domain = new_domain is not None and (
+            tracking_enabled(session) and not new_domain.is_wildcard
+        )
 
-    snap = await retrieve_certificate(services, new_source) if new_source is not None else None
+    cert_snap = await retrieve_certificate(services, new_source) if new_source else None
+    domain_snap = (
+        await retrieve_domain(services, new_domain.ascii)
+        if new_domain is not None and retrieve_new_domain
+        else None
+    )
 
     now = clock.now()
+    author = viewer.name
+    result: AuditResult | None = None
     with transaction(services.engine) as session:
         device = editable_device(session, viewer, device_id)
         if name is not None:
@@ -236,24 +364,79 @@ async def update_device(
             device.product_id = changes.product_id
         device.modified_at = now
         session.add(device)
-        result = None
-        if new_source is not None and snap is not None:
-            _set_source(device, new_source)
-            add_note(session, device, "SSL Source changed.", author=viewer.name, now=now)
+        if new_source is not None and cert_snap is not None:
+            set_source(device, new_source)
+            add_note(session, device, "SSL Source changed.", author=author, now=now)
             result = apply_certificate(
-                session, device, snap, raw_store=services.raw_store, author=viewer.name, now=now
+                session, device, cert_snap, raw_store=services.raw_store, author=author, now=now
             )
-    if update_details and new_source is None:
-        result = await update_audit(services, device.id, author=viewer.name)  # type: ignore[arg-type]
+        if new_domain is not None:
+            device.domain = _stored_domain(new_domain)
+            add_note(session, device, f"Domain changed to {device.domain}.", author=author, now=now)
+            if domain_snap is not None:
+                result = apply_domain(
+                    session,
+                    device,
+                    domain_snap,
+                    raw_store=services.raw_store,
+                    author=author,
+                    now=now,
+                )
+            else:
+                add_note(
+                    session, device, _why_no_domain_details(new_domain), author=author, now=now
+                )
+                sync_job(session, device, now=now)
+        if changes.expires_at is not None or registrar is not None:
+            apply_manual_registration(
+                session,
+                device,
+                expires_at=changes.expires_at,
+                registrar=registrar,
+                author=author,
+                now=now,
+            )
+    assert device.id is not None
+    if update_details and new_source is None and new_domain is None:
+        result = await update_audit(services, device.id, author=author)
     with reader(services.engine) as session:
         fresh = session.get(Device, device.id)
         assert fresh is not None
     return fresh, result
 
 
+def _changed_source(session: Session, device: Device, changes: DeviceChanges) -> SslSource | None:
+    if changes.ssl_source is None:
+        return None
+    if device.category != DeviceCategory.SSL_CERTIFICATE:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "Only SSL Certificate devices have an SSL Source.",
+            field="sslSource",
+        )
+    source = _parse_source(changes.ssl_source)
+    _ensure_retrieval_allowed(session, source)
+    return source
+
+
+def _changed_domain(device: Device, changes: DeviceChanges) -> DomainName | None:
+    manual = changes.expires_at is not None or changes.registrar is not None
+    if (changes.domain is not None or manual) and device.category != DeviceCategory.DOMAIN:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "Only Domain devices have a domain and registration details.",
+            field="domain" if changes.domain is not None else "expiresAt",
+        )
+    if changes.domain is None:
+        return None
+    domain = _parse_domain(changes.domain)
+    return None if _stored_domain(domain) == device.domain else domain
+
+
 async def set_device_active(
     services: Services, *, viewer: Viewer, device_id: int | None, active: bool
 ) -> Device:
+    """Inactivating deletes the auto-updating job; activating creates it on the schedule."""
     now = clock.now()
     with transaction(services.engine) as session:
         device = editable_device(session, viewer, device_id)
@@ -272,8 +455,7 @@ async def set_device_active(
         return device
 
 
-MAX_FORCED_UPDATES = 100
-FORCED_UPDATE_CONCURRENCY = 8
+# --- forced updates and the tracking switch ----------------------------------------------------
 
 
 async def force_update(
@@ -332,10 +514,7 @@ def set_tracking_enabled(services: Services, *, viewer: Viewer, enabled: bool) -
             session.execute(sa.delete(UpdateJob))
             return
         candidates = session.exec(
-            select(Device).where(
-                col(Device.active),
-                col(Device.category).in_(LOCKED_CATEGORIES),
-            )
+            select(Device).where(col(Device.active), col(Device.category).in_(LOCKED_CATEGORIES))
         ).all()
         for device in candidates:
             sync_job(session, device, now=now)

@@ -1,6 +1,7 @@
 """What the use cases need from the outside world, bundled: settings, database, probes, storage.
 
-Adapters (the API, Dagster) build one ``Services`` with the real probes; tests hand in fakes.
+Adapters (the API, Dagster) build one ``Services`` with the real probes; tests may hand in
+fakes for any probe, since each is a small protocol.
 """
 
 from __future__ import annotations
@@ -8,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
+from tracking.probes.dns import DnsLookup, lookup_records
+from tracking.probes.registration import RegistrationOutcome, lookup_registration
 from tracking.probes.resolver import Resolver, resolver_for
 from tracking.probes.tls import RealTlsProbe, TlsProbe
 from tracking.probes.truststore import load_trust_roots
@@ -19,11 +23,39 @@ from tracking.rawstore import RawStore
 from tracking.settings import Settings
 
 
+class RegistrationProbe(Protocol):
+    async def lookup(self, domain: str) -> RegistrationOutcome: ...
+
+
+class DnsProbe(Protocol):
+    async def lookup(self, domain: str) -> DnsLookup: ...
+
+
+@dataclass(frozen=True)
+class RealRegistrationProbe:
+    """RDAP first, WHOIS as fallback (``tracking.probes.registration``)."""
+
+    settings: Settings
+
+    async def lookup(self, domain: str) -> RegistrationOutcome:
+        return await lookup_registration(domain, self.settings)
+
+
+@dataclass(frozen=True)
+class RealDnsProbe:
+    settings: Settings
+
+    async def lookup(self, domain: str) -> DnsLookup:
+        return await lookup_records(domain, self.settings)
+
+
 @dataclass
 class Services:
     settings: Settings
     engine: Engine
     tls: TlsProbe
+    registration: RegistrationProbe
+    dns: DnsProbe
     resolver: Resolver
     raw_store: RawStore
     roots_override: Sequence[x509.Certificate] | None = field(default=None)
@@ -42,6 +74,8 @@ def build_services(settings: Settings, engine: Engine) -> Services:
         settings=settings,
         engine=engine,
         tls=RealTlsProbe(settings, resolver),
+        registration=RealRegistrationProbe(settings),
+        dns=RealDnsProbe(settings),
         resolver=resolver,
         raw_store=RawStore(settings.data_dir),
     )

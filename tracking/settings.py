@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_RDAP_BOOTSTRAP_URL = "https://data.iana.org/rdap/dns.json"
@@ -27,7 +27,8 @@ class Settings:
     allow_private_targets: bool = False
     probe_timeout_s: float = 10.0
     ca_bundle: Path | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # The port where a domain's certificate is looked for (443 on the internet).
+    domain_tls_port: int = 443
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +47,7 @@ class Settings:
             allow_private_targets=env.get("DSTRACK_ALLOW_PRIVATE_TARGETS", "") == "1",
             probe_timeout_s=float(env.get("DSTRACK_PROBE_TIMEOUT_S") or 10),
             ca_bundle=Path(env["DSTRACK_CA_BUNDLE"]) if env.get("DSTRACK_CA_BUNDLE") else None,
+            domain_tls_port=int(env.get("DSTRACK_DOMAIN_TLS_PORT") or 443),
         )
 
 

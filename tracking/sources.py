@@ -302,3 +302,11 @@ def _to_unicode(ascii_name: str) -> str:
     return ".".join(
         _ulabel(label) if label.startswith("xn--") else label for label in ascii_name.split(".")
     )
+
+
+def unicode_name(ascii_name: str) -> str:
+    """A stored A-label name as people read it (U-labels); unchanged if it can't be decoded."""
+    try:
+        return _to_unicode(ascii_name)
+    except _BadName:
+        return ascii_name
