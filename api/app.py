@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.context import Context
@@ -61,7 +61,7 @@ class DstrackGraphQL(GraphQL[Context, None]):
 class TokenGate:
     """Every GraphQL operation needs a valid token; only the GraphiQL page loads without one."""
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
+    def __init__(self, app: DstrackGraphQL, services: Services) -> None:
         self.app = app
         self.services = services
 
@@ -70,46 +70,92 @@ class TokenGate:
             await Response(status_code=404)(scope, receive, send)
             return
         request = Request(scope, receive)
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            await self.app(scope, receive, send)  # the GraphiQL page itself
+        if _wants_graphiql(request):
+            # Served here, not by Strawberry: its view builds the per-request context (which
+            # needs a viewer) before it even looks at whether the page is asked for.
+            await HTMLResponse(self.app.graphql_ide_html)(scope, receive, send)
             return
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "message": f"Request body larger than {MAX_BODY_BYTES} bytes.",
-                            "extensions": {"code": "REQUEST_TOO_LARGE"},
-                        }
-                    ]
-                },
-                status_code=413,
-            )(scope, receive, send)
+            await _too_large()(scope, receive, send)
             return
         token = bearer_token(request)
         viewer = access.authenticate(self.services.engine, token) if token else None
         if viewer is None:
             await _unauthorized()(scope, receive, send)
             return
+        try:
+            body = await _read_body(receive)
+        except _BodyTooLarge:
+            await _too_large()(scope, receive, send)
+            return
+        if body is None:
+            return  # the client went away
         scope.setdefault("state", {})["viewer"] = viewer
-        await self.app(scope, _limited(receive), send)
+        await self.app(scope, _replay(body, receive), send)
 
 
-def _limited(receive: Receive) -> Receive:
-    """Refuse bodies that grow beyond the limit without announcing their length."""
+def _wants_graphiql(request: Request) -> bool:
+    """A browser asking for the page itself (an operation in the URL is an operation)."""
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": f"Request body larger than {MAX_BODY_BYTES} bytes.",
+                    "extensions": {"code": "REQUEST_TOO_LARGE"},
+                }
+            ]
+        },
+        status_code=413,
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body (at most ``MAX_BODY_BYTES``, else ``_BodyTooLarge``); None on disconnect.
+
+    Bodies sent without a Content-Length (chunked) are bounded here, not only announced ones.
+    """
+    chunks: list[bytes] = []
     seen = 0
-
-    async def wrapped() -> Any:
-        nonlocal seen
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
-                raise ValueError("request body too large")
-        return message
+        if message["type"] == "http.disconnect":
+            return None
+        if message["type"] != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
+        seen += len(chunk)
+        if seen > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
-    return wrapped
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body over once, then the client's messages."""
+    delivered = False
+
+    async def replayed() -> Any:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:

@@ -43,12 +43,12 @@ class CreateDeviceInput:
     name: str | None = None
     product_id: strawberry.ID | None = None
     description: str | None = None
-    active: bool = True
+    active: bool | None = True
     ssl_source: str | None = strawberry.field(
         default=None, description="SSL_CERTIFICATE: a PEM certificate or a certificate host."
     )
     domain: str | None = strawberry.field(default=None, description="DOMAIN: the domain name.")
-    create_ssl_certificate: bool = strawberry.field(
+    create_ssl_certificate: bool | None = strawberry.field(
         default=True,
         description="DOMAIN: also create a child SSL device when the domain serves a certificate.",
     )
@@ -79,7 +79,7 @@ class CreateSecurityLevelInput:
     can_add_devices: bool
     can_edit_devices: bool
     can_delete_devices: bool
-    is_admin: bool = False
+    is_admin: bool | None = False
 
 
 @strawberry.input

@@ -133,10 +133,10 @@ class Mutation:
             name=input.name,
             product_id=_pk(input.product_id, "Product"),
             description=input.description,
-            active=input.active,
+            active=input.active is not False,
             ssl_source=input.ssl_source,
             domain=input.domain,
-            create_ssl_certificate=input.create_ssl_certificate,
+            create_ssl_certificate=input.create_ssl_certificate is not False,
         )
         try:
             row = await devices.create_device(
@@ -151,7 +151,11 @@ class Mutation:
         '"Save & Update Domain Detail".'
     )
     async def update_device(
-        self, info: Info, id: strawberry.ID, input: UpdateDeviceInput, update_details: bool = False
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: UpdateDeviceInput,
+        update_details: bool | None = False,
     ) -> DevicePayload:
         changes = devices.DeviceChanges(
             name=input.name,
@@ -170,7 +174,7 @@ class Mutation:
                 viewer=info.context.viewer,
                 device_id=_pk(id, "Device"),
                 changes=changes,
-                update_details=update_details,
+                update_details=bool(update_details),
             )
         except DstrackError as error:
             return DevicePayload(device=None, errors=_errors(error))
@@ -239,7 +243,7 @@ class Mutation:
                 can_add_devices=input.can_add_devices,
                 can_edit_devices=input.can_edit_devices,
                 can_delete_devices=input.can_delete_devices,
-                is_admin=input.is_admin,
+                is_admin=bool(input.is_admin),
             )
         except DstrackError as error:
             return SecurityLevelPayload(security_level=None, errors=_errors(error))

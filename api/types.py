@@ -355,8 +355,8 @@ class Device(Node):
         return UpdateSchedule.from_row(row) if row else None
 
     @strawberry.field(description="Newest first.")
-    async def activity(self, info: Info, first: int = 20) -> list[ActivityNote]:
-        first = max(0, min(first, MAX_ACTIVITY))
+    async def activity(self, info: Info, first: int | None = 20) -> list[ActivityNote]:
+        first = max(0, min(20 if first is None else first, MAX_ACTIVITY))
         if first == 0:
             return []
         rows = await info.context.loaders.activity.load((self.pk, first))
