@@ -10,7 +10,8 @@ intact and only records the error on the device.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 
 from sqlmodel import Session
 
@@ -37,6 +38,8 @@ from tracking.errors import DstrackError, ErrorCode, ValidationError
 from tracking.inventory import not_found, tracking_enabled
 from tracking.services import Services
 from tracking.sources import HostSource, SslSource
+
+log = logging.getLogger(__name__)
 
 SYSTEM_AUTHOR = "System"
 SSL_UPDATED_MESSAGE = "The SSL certificate was updated."
@@ -104,16 +107,20 @@ async def update_audit(services: Services, device_id: int, *, author: str) -> Au
 
     if isinstance(target, str):
         domain_snap = await retrieve_domain(services, target)
-        with transaction(services.engine) as session:
-            device = _still_there(session, device_id)
-            return apply_domain(
+        return _save(
+            services,
+            device_id,
+            lambda session, device: apply_domain(
                 session,
                 device,
                 domain_snap,
                 raw_store=services.raw_store,
                 author=author,
                 now=clock.now(),
-            )
+            ),
+            what="Domain",
+            author=author,
+        )
     try:
         snap = await retrieve_certificate(services, target)
     except DstrackError as error:
@@ -122,11 +129,38 @@ async def update_audit(services: Services, device_id: int, *, author: str) -> Au
             return record_failure(
                 session, device, error, what="SSL certificate", author=author, now=clock.now()
             )
-    with transaction(services.engine) as session:
-        device = _still_there(session, device_id)
-        return apply_certificate(
+    return _save(
+        services,
+        device_id,
+        lambda session, device: apply_certificate(
             session, device, snap, raw_store=services.raw_store, author=author, now=clock.now()
-        )
+        ),
+        what="SSL certificate",
+        author=author,
+    )
+
+
+def _save(
+    services: Services,
+    device_id: int,
+    apply: Callable[[Session, Device], AuditResult],
+    *,
+    what: str,
+    author: str,
+) -> AuditResult:
+    """Write an update in one transaction; if that fails, the previous audit stays intact and
+    the error is recorded on the device in a second, small transaction."""
+    try:
+        with transaction(services.engine) as session:
+            return apply(session, _still_there(session, device_id))
+    except DstrackError:
+        raise
+    except Exception as exc:
+        log.exception("saving the update of device %s failed", device_id)
+        error = DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {exc}")
+        with transaction(services.engine) as session:
+            device = _still_there(session, device_id)
+            return record_failure(session, device, error, what=what, author=author, now=clock.now())
 
 
 def _still_there(session: Session, device_id: int) -> Device:

@@ -1,0 +1,195 @@
+"""Who holds a domain: RDAP first, WHOIS when the TLD has no RDAP service or RDAP failed.
+
+The outcome is exactly one of found / not registered / failed. A failure is never reported as
+"not registered": only a registry's explicit answer (RDAP 404, a WHOIS "No match for") is.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import ClassVar
+
+from tracking.errors import ErrorCode
+from tracking.probes import rdap, whois
+from tracking.probes.resolver import Resolver, resolver_for
+from tracking.registration import (
+    LookupFailureKind,
+    ParseError,
+    RegistrationDetails,
+    RegistryLookupError,
+    is_whois_not_found,
+    merge_details,
+    parse_rdap_domain,
+    parse_whois_text,
+)
+from tracking.settings import Settings
+
+RDAP_CONTENT_TYPE = "application/rdap+json"
+WHOIS_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """One registry answer as received, for the RAW file: where from, and the body."""
+
+    origin: str  # URL, or WHOIS server name
+    content_type: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LookupFailure:
+    source: str  # "RDAP" | "WHOIS"
+    kind: str  # a LookupFailureKind value
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RegistrationFound:
+    result: ClassVar[str] = "found"
+    details: RegistrationDetails
+    source: str
+    answers: tuple[RawAnswer, ...]  # the registry's first, then the registrar's if asked
+    notes: tuple[LookupFailure, ...] = ()  # e.g. why RDAP was not used
+
+    @property
+    def raw(self) -> str:
+        return self.answers[0].text
+
+
+@dataclass(frozen=True)
+class RegistrationNotRegistered:
+    result: ClassVar[str] = "not_registered"
+    source: str
+    answers: tuple[RawAnswer, ...] = ()
+    notes: tuple[LookupFailure, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegistrationFailed:
+    result: ClassVar[str] = "failed"
+    failures: tuple[LookupFailure, ...]
+    answers: tuple[RawAnswer, ...] = ()  # answers that could not be used, if any
+
+    @property
+    def message(self) -> str:
+        """E.g. ``RDAP: HTTP 429 Too Many Requests; WHOIS: timed out after 10 s``."""
+        return "; ".join(str(f) for f in self.failures)
+
+    @property
+    def kind(self) -> str:
+        """The kind of the last failure (the one that ended the look-up)."""
+        return self.failures[-1].kind
+
+    @property
+    def code(self) -> ErrorCode:
+        if all(f.kind == LookupFailureKind.PRIVATE_ADDRESS for f in self.failures):
+            return ErrorCode.PRIVATE_ADDRESS_REFUSED
+        return ErrorCode.LOOKUP_FAILED
+
+
+RegistrationOutcome = RegistrationFound | RegistrationNotRegistered | RegistrationFailed
+
+
+async def lookup_registration(
+    domain: str,
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
+    whois_address_book: whois.AddressBook | None = None,
+) -> RegistrationOutcome:
+    """Registration details of a registrable domain (e.g. ``example.co.uk``, not ``www.…``).
+
+    ``resolver`` defaults to the probes' resolver for ``settings``; ``whois_address_book`` is a
+    test seam (see :data:`tracking.probes.whois.AddressBook`).
+    """
+    resolver = resolver or resolver_for(settings)
+    failures: list[LookupFailure] = []
+    unusable: list[RawAnswer] = []
+
+    try:
+        outcome = await _via_rdap(domain, settings, resolver)
+    except RegistryLookupError as exc:
+        failures.append(LookupFailure("RDAP", exc.kind, exc.message))
+    except _Unusable as exc:
+        failures.append(exc.failure)
+        unusable.append(exc.answer)
+    else:
+        if outcome is not None:
+            return outcome
+
+    try:
+        answer = await whois.query_whois(
+            domain, settings, resolver=resolver, address_book=whois_address_book
+        )
+    except RegistryLookupError as exc:
+        failures.append(LookupFailure("WHOIS", exc.kind, exc.message))
+        return RegistrationFailed(tuple(failures), tuple(unusable))
+
+    answers = _whois_answers(answer)
+    if is_whois_not_found(answer.text):
+        return RegistrationNotRegistered("WHOIS", answers, tuple(failures))
+    try:
+        details = parse_whois_text(domain, answer.text)
+    except ParseError:
+        failures.append(
+            LookupFailure(
+                "WHOIS",
+                LookupFailureKind.INVALID_ANSWER,
+                f"no registration data in the answer of {answer.server}",
+            )
+        )
+        return RegistrationFailed(tuple(failures), (*unusable, *answers))
+    if answer.registrar_text is not None:
+        with suppress(ParseError):  # the registry's answer stands on its own
+            details = merge_details(details, parse_whois_text(domain, answer.registrar_text))
+    return RegistrationFound(details, "WHOIS", answers, tuple(failures))
+
+
+class _Unusable(Exception):
+    """RDAP answered, but with nothing we can use (kept for the failure message and RAW)."""
+
+    def __init__(self, failure: LookupFailure, answer: RawAnswer):
+        super().__init__(str(failure))
+        self.failure = failure
+        self.answer = answer
+
+
+async def _via_rdap(
+    domain: str, settings: Settings, resolver: Resolver
+) -> RegistrationFound | RegistrationNotRegistered | None:
+    """The RDAP outcome, or None when the TLD has no RDAP service."""
+    async with rdap.RdapClient(settings, resolver) as client:
+        result = await client.query(domain)
+        if isinstance(result, rdap.RdapNoService):
+            return None
+        if isinstance(result, rdap.RdapNotFound):
+            return RegistrationNotRegistered("RDAP")
+        answer = RawAnswer(result.url, RDAP_CONTENT_TYPE, result.text)
+        try:
+            details = parse_rdap_domain(result.data)
+        except ParseError as exc:
+            failure = LookupFailure("RDAP", LookupFailureKind.INVALID_ANSWER, str(exc))
+            raise _Unusable(failure, answer) from exc
+        answers = [answer]
+        related = await client.related(result)
+        if related is not None:
+            try:
+                details = merge_details(details, parse_rdap_domain(related.data))
+                answers.append(RawAnswer(related.url, RDAP_CONTENT_TYPE, related.text))
+            except ParseError:
+                pass  # the registry's answer stands on its own
+        return RegistrationFound(details, "RDAP", tuple(answers))
+
+
+def _whois_answers(answer: whois.WhoisAnswer) -> tuple[RawAnswer, ...]:
+    answers = [RawAnswer(answer.server, WHOIS_CONTENT_TYPE, answer.text)]
+    if answer.registrar_server is not None and answer.registrar_text is not None:
+        answers.append(
+            RawAnswer(answer.registrar_server, WHOIS_CONTENT_TYPE, answer.registrar_text)
+        )
+    return tuple(answers)

@@ -1,0 +1,215 @@
+"""WHOIS look-ups (RFC 3912): one TCP exchange on port 43, read until the server closes.
+
+The server is ``settings.whois_server`` when configured (operator's choice, not guarded);
+otherwise IANA's referral for the TLD (``whois.iana.org`` -> ``refer:``), cached per TLD. For
+thin registries the registry's answer names the registrar's server, which holds the
+registrant; that one referral is followed, best effort, and only without an override (the
+configured server is meant to answer every query). Names are resolved with the probes'
+resolver (``DSTRACK_DNS_NAMESERVERS``) and we connect to the resolved address itself; servers
+named by answers (IANA's referral, the registrar) only to public addresses unless
+``allow_private_targets`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+
+from tracking.probes.guard import is_public_address
+from tracking.probes.resolver import ResolutionError, Resolver, resolver_for
+from tracking.registration import LookupFailureKind as Kind
+from tracking.registration import RegistryLookupError, ascii_domain, is_whois_not_found
+from tracking.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WHOIS_PORT = 43
+IANA_WHOIS_SERVER = "whois.iana.org"
+WHOIS_MAX_BYTES = 256 * 1024
+REFERRAL_TTL_S = 24 * 3600.0
+# Registries whose port-43 answers leave the registrant to the registrar (Verisign's).
+THIN_TLDS = frozenset({"com", "net", "cc", "tv", "jobs", "name"})
+
+AddressBook = Mapping[str, tuple[str, int]]
+"""Test seam: host name -> (address, port) used instead of DNS and port 43."""
+
+_REFER = re.compile(r"^\s*(?:refer|whois)\s*:\s*(\S+)\s*$", re.IGNORECASE | re.M)
+_REGISTRAR_SERVER = re.compile(r"^\s*Registrar WHOIS Server\s*:\s*(\S+)\s*$", re.IGNORECASE | re.M)
+
+
+@dataclass(frozen=True)
+class WhoisAnswer:
+    """The registry's answer, and the registrar's when a thin registry referred to it."""
+
+    server: str
+    text: str
+    registrar_server: str | None = None
+    registrar_text: str | None = None
+
+
+def _fail(kind: str, message: str) -> RegistryLookupError:
+    return RegistryLookupError("WHOIS", kind, message)
+
+
+_referral_cache: dict[tuple[str, str], tuple[float, str]] = {}
+
+
+def clear_referral_cache() -> None:
+    _referral_cache.clear()
+
+
+@dataclass(frozen=True)
+class _Context:
+    settings: Settings
+    resolver: Resolver
+    book: AddressBook
+
+
+async def query_whois(
+    domain: str,
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
+    address_book: AddressBook | None = None,
+) -> WhoisAnswer:
+    """Ask the registry's WHOIS server; raise :class:`RegistryLookupError` on failure.
+
+    An answer saying "not registered" is returned like any other: telling it apart is
+    :func:`tracking.registration.is_whois_not_found`'s job.
+    """
+    name = ascii_domain(domain)
+    ctx = _Context(settings, resolver or resolver_for(settings), address_book or {})
+    if settings.whois_server is not None:
+        host, port = settings.whois_server
+        text = await whois_exchange(host, port, name, ctx.settings, ctx.resolver, guard=False)
+        return WhoisAnswer(f"{host}:{port}", text)
+
+    host = await _registry_server(name.rsplit(".", 1)[-1], ctx)
+    text = await _query_named(host, name, ctx)
+    answer = WhoisAnswer(host, text)
+    if name.rsplit(".", 1)[-1] in THIN_TLDS and not is_whois_not_found(text):
+        answer = await _with_registrar(answer, name, ctx)
+    return answer
+
+
+async def _registry_server(tld: str, ctx: _Context) -> str:
+    key = (IANA_WHOIS_SERVER, tld)
+    cached = _referral_cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    text = await _query_named(IANA_WHOIS_SERVER, tld, ctx)
+    match = _REFER.search(text)
+    if match is None:
+        raise _fail(Kind.NO_SERVER, f"IANA names no WHOIS server for .{tld}")
+    server = _server_name(match.group(1))
+    _referral_cache[key] = (time.monotonic() + REFERRAL_TTL_S, server)
+    return server
+
+
+async def _with_registrar(answer: WhoisAnswer, name: str, ctx: _Context) -> WhoisAnswer:
+    match = _REGISTRAR_SERVER.search(answer.text)
+    if match is None:
+        return answer
+    server = _server_name(match.group(1))
+    if not server or server == answer.server.lower():
+        return answer
+    try:
+        text = await _query_named(server, name, ctx)
+    except RegistryLookupError as exc:
+        log.info("registrar WHOIS %s not used: %s", server, exc.message)
+        return answer
+    if is_whois_not_found(text):
+        return answer
+    return WhoisAnswer(answer.server, answer.text, server, text)
+
+
+def _server_name(value: str) -> str:
+    """``whois://x/``, ``http://x``, ``x`` -> ``x`` (registrars write all of these)."""
+    value = re.sub(r"^[a-z]+://", "", value.strip(), flags=re.IGNORECASE)
+    return value.split("/", 1)[0].rstrip(".").lower()
+
+
+async def _query_named(host: str, query: str, ctx: _Context) -> str:
+    address, port = ctx.book.get(host, (host, WHOIS_PORT))
+    return await whois_exchange(
+        address, port, query, ctx.settings, ctx.resolver, guard=True, label=host
+    )
+
+
+async def whois_exchange(
+    host: str,
+    port: int,
+    query: str,
+    settings: Settings,
+    resolver: Resolver,
+    *,
+    guard: bool,
+    label: str | None = None,
+) -> str:
+    """Send one query line and read the answer until EOF, within the deadline and size cap."""
+    label = label or f"{host}:{port}"
+    try:
+        async with asyncio.timeout(settings.probe_timeout_s):
+            reader, writer = await _connect(host, port, settings, resolver, guard=guard)
+            try:
+                writer.write(query.encode("ascii", "replace") + b"\r\n")
+                await writer.drain()
+                data = bytearray()
+                while chunk := await reader.read(65536):
+                    data += chunk
+                    if len(data) > WHOIS_MAX_BYTES:
+                        raise _fail(
+                            Kind.TOO_LARGE,
+                            f"answer of {label} larger than {WHOIS_MAX_BYTES // 1024} KiB",
+                        )
+            finally:
+                writer.close()
+                with suppress(OSError):
+                    await writer.wait_closed()
+    except TimeoutError as exc:
+        raise _fail(Kind.TIMEOUT, f"timed out after {settings.probe_timeout_s:g} s") from exc
+    except ConnectionRefusedError as exc:
+        raise _fail(Kind.CONNECTION, f"connection refused by {label}") from exc
+    except OSError as exc:
+        raise _fail(Kind.CONNECTION, f"cannot reach {label} ({exc.strerror or exc})") from exc
+    text = _decode(bytes(data))
+    if not text.strip():
+        raise _fail(Kind.EMPTY_ANSWER, f"empty answer from {label}")
+    return text
+
+
+async def _connect(
+    host: str, port: int, settings: Settings, resolver: Resolver, *, guard: bool
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to an address of ``host`` (the guard's choice when ``guard``), not to the name."""
+    try:
+        addresses = await resolver.resolve_addresses(host)
+    except ResolutionError as exc:
+        raise _fail(Kind.CONNECTION, f"cannot resolve {host} ({exc.kind})") from exc
+    if guard and not settings.allow_private_targets:
+        addresses = [a for a in addresses if is_public_address(a)]
+        if not addresses:
+            raise _fail(
+                Kind.PRIVATE_ADDRESS,
+                f"refused to connect to {host}: it resolves to a loopback, private, "
+                "link-local or reserved address",
+            )
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return await asyncio.open_connection(address, port)
+        except OSError as exc:
+            error = exc
+    raise error if error is not None else _fail(Kind.CONNECTION, f"no address for {host}")
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # older ccTLD servers; never fails
