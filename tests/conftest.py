@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -16,21 +17,27 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from tests.fakes import pki
 from tests.fakes.dns_server import DnsServer, dns_server  # noqa: F401 (fixture)
+from tests.fakes.rdap_server import FakeRdapServer
 from tests.fakes.tls_server import (  # noqa: F401 (fixtures)
     DEFAULT,
     FakeTlsServer,
+    ServedCertificate,
     closed_port,
+    default_certificate,
     non_tls_server,
+    served,
     silent_server,
     standard_certificates,
     tls_server,
 )
+from tests.fakes.whois_server import FakeWhoisServer
 from tests.support.database import fresh_database
+from tracking.probes import rdap as rdap_module
+from tracking.probes import whois as whois_module
 from tracking.services import Services, build_services
 from tracking.settings import Settings
 
-
-ADMIN_TOKEN = "test-admin-token"  # noqa: S105 - a test credential
+ADMIN_TOKEN = "test-admin-token"
 
 
 @pytest.fixture
@@ -42,10 +49,36 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 @dataclass
 class World:
-    """The local internet of a test: a DNS server for *.test and a TLS server with SNI."""
+    """The local internet of a test: a DNS server, a TLS server with SNI, RDAP and WHOIS.
+
+    ``*.test`` names of the standard TLS scenarios resolve to 127.0.0.1. Domains are added per
+    test with :meth:`add_domain` (DNS records; RDAP/WHOIS answers go on ``rdap``/``whois``).
+    """
 
     dns: DnsServer
     tls: FakeTlsServer
+    rdap: FakeRdapServer
+    whois: FakeWhoisServer
+
+    def add_domain(self, domain: str, *, www: bool = True, apex_address: bool = True) -> None:
+        """Realistic DNS records for ``domain`` (its A records point at the local TLS server)."""
+        records: dict[str, Any] = {
+            "SOA": f"ns1.{domain}. hostmaster.{domain}. 2026112701 7200 3600 1209600 300",
+            "NS": [f"ns1.{domain}.", f"ns2.{domain}."],
+            "MX": (3600, [f"10 mail.{domain}.", f"20 mail2.{domain}."]),
+            "TXT": '"v=spf1 -all"',
+            "CAA": '0 issue "letsencrypt.org"',
+            "TTL": 300,
+        }
+        if apex_address:
+            records["A"] = "127.0.0.1"
+        zone: dict[str, dict[str, Any]] = {
+            f"{domain}.": records,
+            f"_dmarc.{domain}.": {"TXT": '"v=DMARC1; p=reject"'},
+        }
+        if www:
+            zone[f"www.{domain}."] = {"CNAME": f"{domain}."} if apex_address else {"A": "127.0.0.1"}
+        self.dns.load(zone, origin=f"{domain}.")
 
     @property
     def tls_port(self) -> int:
@@ -64,8 +97,31 @@ def world() -> Iterator[World]:
     }
     for name in (*standard_certificates(), DEFAULT, "no-tls.test", "silent.test"):
         zone[f"{name}."] = {"A": "127.0.0.1"}
-    with DnsServer(zone) as dns, FakeTlsServer.standard() as tls:
-        yield World(dns=dns, tls=tls)
+    certificates = {
+        **standard_certificates(),
+        **{name: _domain_certificate(name) for name in DOMAIN_CERTIFICATES},
+    }
+    rdap_module.clear_bootstrap_cache()
+    whois_module.clear_referral_cache()
+    with (
+        DnsServer(zone) as dns,
+        FakeTlsServer(certificates, default_certificate()) as tls,
+        FakeRdapServer() as rdap,
+        FakeWhoisServer() as whois,
+    ):
+        yield World(dns=dns, tls=tls, rdap=rdap, whois=whois)
+    rdap_module.clear_bootstrap_cache()
+    whois_module.clear_referral_cache()
+
+
+# Names the local TLS server has a certificate for, besides the standard scenarios.
+DOMAIN_CERTIFICATES = ("google.com", "www.example.com", "apache.org", "amazon.co.uk")
+
+
+@functools.cache
+def _domain_certificate(name: str) -> ServedCertificate:
+    ca = pki.test_ca()
+    return served(ca.leaf(name, dns_names=[name, f"*.{name}"]), ca.intermediate)
 
 
 @pytest.fixture
@@ -75,8 +131,11 @@ def settings(tmp_path: Path, world: World) -> Settings:
         data_dir=tmp_path / "data",
         admin_token=ADMIN_TOKEN,
         dns_nameservers=(world.dns.nameserver,),
+        whois_server=world.whois.address,
+        rdap_bootstrap_url=world.rdap.bootstrap_url,
         allow_private_targets=True,
         probe_timeout_s=1.0,
+        domain_tls_port=world.tls_port,
     )
 
 

@@ -169,7 +169,14 @@ def _records_change(old: list[dict[str, object]], new: list[dict[str, object]]) 
 
 
 def _dns_failure_text(lookup: DnsLookup) -> str:
-    listed = ", ".join(f"{name} {rtype} {kind}" for name, rtype, kind in lookup.failures)
+    """E.g. "DNS look-up failed (servfail: example.com. MX/CAA; timeout: www.example.com. A)"."""
+    by_kind: dict[str, dict[str, list[str]]] = {}
+    for name, rtype, kind in lookup.failures:
+        by_kind.setdefault(kind, {}).setdefault(name, []).append(rtype)
+    listed = "; ".join(
+        f"{kind}: " + ", ".join(f"{name} {'/'.join(types)}" for name, types in names.items())
+        for kind, names in by_kind.items()
+    )
     return f"DNS look-up failed ({listed})"
 
 
@@ -248,7 +255,7 @@ def apply_domain(
     if result.changed:
         result.raw_file = store_raw(session, device, snap.raw(), raw_store=raw_store, now=now)
     if first:
-        headline = f"Domain details retrieved for {snap.domain}"
+        headline = f"Domain details looked up for {snap.domain}"
     elif changes:
         headline = f"Domain details updated for {snap.domain}: {describe_changes(changes)}"
     else:

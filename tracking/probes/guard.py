@@ -38,6 +38,6 @@ _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def ensure_public_address(address: str, *, allow_private: bool) -> None:
-    """Refuse a non-public address (``PRIVATE_ADDRESS_REFUSED``) unless private targets are allowed."""
+    """Refuse a non-public address (PRIVATE_ADDRESS_REFUSED) unless private targets are allowed."""
     if not allow_private and not is_public_address(address):
         raise ProbeError(ErrorCode.PRIVATE_ADDRESS_REFUSED)
