@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-12)
 
-.PHONY: install run serve test lint typecheck imports schema schema-check pytest bench clean
+.PHONY: install run serve test lint typecheck imports schema schema-check pytest pytest-postgres bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ run: install
 serve: install
 	$(BIN)/dstrack serve
 
-test: install lint typecheck imports schema-check pytest
+test: install lint typecheck imports schema-check pytest pytest-postgres
 
 lint:
 	$(BIN)/ruff check .
@@ -43,6 +43,11 @@ schema-check:
 
 pytest:
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The same suite against a real PostgreSQL server (installed with apt-get when missing).
+pytest-postgres:
+	DSTRACK_TEST_DATABASE_URL="$$(scripts/postgres-for-tests start)" \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -40,6 +40,17 @@ from tracking.settings import Settings
 ADMIN_TOKEN = "test-admin-token"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_registry_caches() -> Iterator[None]:
+    """The RDAP bootstrap and WHOIS referral caches live per process; a test's servers (and
+    ports, which the OS reuses) must never meet another test's cached answers."""
+    rdap_module.clear_bootstrap_cache()
+    whois_module.clear_referral_cache()
+    yield
+    rdap_module.clear_bootstrap_cache()
+    whois_module.clear_referral_cache()
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A fresh, empty schema: SQLite by default, PostgreSQL with DSTRACK_TEST_DATABASE_URL."""
@@ -101,8 +112,6 @@ def world() -> Iterator[World]:
         **standard_certificates(),
         **{name: _domain_certificate(name) for name in DOMAIN_CERTIFICATES},
     }
-    rdap_module.clear_bootstrap_cache()
-    whois_module.clear_referral_cache()
     with (
         DnsServer(zone) as dns,
         FakeTlsServer(certificates, default_certificate()) as tls,
@@ -110,8 +119,6 @@ def world() -> Iterator[World]:
         FakeWhoisServer() as whois,
     ):
         yield World(dns=dns, tls=tls, rdap=rdap, whois=whois)
-    rdap_module.clear_bootstrap_cache()
-    whois_module.clear_referral_cache()
 
 
 # Names the local TLS server has a certificate for, besides the standard scenarios.

@@ -53,6 +53,7 @@ __all__ = [
     "add_note",
     "apply_certificate",
     "apply_domain",
+    "audit_target",
     "record_failure",
     "reschedule",
     "result_message",
@@ -69,7 +70,7 @@ def _is_wildcard(domain: str | None) -> bool:
     return (domain or "").startswith("*.")
 
 
-def _audit_target(session: Session, device: Device) -> SslSource | str:
+def audit_target(session: Session, device: Device) -> SslSource | str:
     """What to look up for the device, checking that a look-up is allowed now."""
     if device.category == DeviceCategory.SSL_CERTIFICATE:
         source = source_of(device)
@@ -103,7 +104,7 @@ async def update_audit(services: Services, device_id: int, *, author: str) -> Au
         device = session.get(Device, device_id)
         if device is None:
             raise not_found("id", "Device")
-        target = _audit_target(session, device)
+        target = audit_target(session, device)
 
     if isinstance(target, str):
         domain_snap = await retrieve_domain(services, target)

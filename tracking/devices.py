@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from models import Device, DeviceCategory, Organization, UpdateJob
+from models import Device, DeviceCategory, DomainDetailsRecord, Organization, UpdateJob
 from models.db import reader, transaction
 from models.inventory import DESCRIPTION_MAX, NAME_MAX
 from tracking import clock
@@ -23,6 +23,7 @@ from tracking.audit import (
     add_note,
     apply_certificate,
     apply_domain,
+    audit_target,
     retrieve_certificate,
     retrieve_domain,
     sync_job,
@@ -338,6 +339,8 @@ async def update_device(
             product_for_device(session, changes.product_id, device.category)
         new_source = _changed_source(session, device, changes)
         new_domain = _changed_domain(device, changes)
+        if update_details and new_source is None and new_domain is None:
+            audit_target(session, device)  # refuse before saving anything
         retrieve_new_domain = new_domain is not None and (
             tracking_enabled(session) and not new_domain.is_wildcard
         )
@@ -372,6 +375,7 @@ async def update_device(
             )
         if new_domain is not None:
             device.domain = _stored_domain(new_domain)
+            _forget_domain_details(session, device)
             add_note(session, device, f"Domain changed to {device.domain}.", author=author, now=now)
             if domain_snap is not None:
                 result = apply_domain(
@@ -403,6 +407,17 @@ async def update_device(
         fresh = session.get(Device, device.id)
         assert fresh is not None
     return fresh, result
+
+
+def _forget_domain_details(session: Session, device: Device) -> None:
+    """What was learned about the previous domain says nothing about the new one."""
+    previous = session.get(DomainDetailsRecord, device.id)
+    if previous is not None:
+        session.delete(previous)
+        session.flush()
+    device.expires_at = None
+    device.last_updated_at = None
+    device.last_update_error = None
 
 
 def _changed_source(session: Session, device: Device, changes: DeviceChanges) -> SslSource | None:
