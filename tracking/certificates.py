@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
@@ -48,10 +50,14 @@ def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
     certificates are skipped so that one bad entry does not void the whole trust store."""
     certs = []
     for block in _PEM_CERTIFICATE.findall(data):
-        try:
-            certs.append(x509.load_pem_x509_certificate(block))
-        except ValueError:
-            continue
+        # Old roots in system stores have e.g. non-positive serials, which cryptography warns
+        # about; they are still roots people trust, so load them without the noise.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            try:
+                certs.append(x509.load_pem_x509_certificate(block))
+            except ValueError:
+                continue
     return certs
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from tracking.probes.registration import RegistrationOutcome, lookup_registratio
 from tracking.probes.resolver import Resolver, resolver_for
 from tracking.probes.tls import RealTlsProbe, TlsProbe
 from tracking.probes.truststore import load_trust_roots
+from tracking.ratelimit import SlidingWindowLimit
 from tracking.rawstore import RawStore
 from tracking.settings import Settings
 
@@ -59,6 +61,10 @@ class Services:
     resolver: Resolver
     raw_store: RawStore
     roots_override: Sequence[x509.Certificate] | None = field(default=None)
+    # Forced updates a user may ask for, per worker process (see tracking.ratelimit).
+    forced_updates: SlidingWindowLimit = field(
+        default_factory=lambda: SlidingWindowLimit(limit=500, window=timedelta(minutes=10))
+    )
 
     @cached_property
     def trust_roots(self) -> Sequence[x509.Certificate]:
