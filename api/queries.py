@@ -8,6 +8,7 @@ from graphql import GraphQLError
 from api.context import Info
 from api.inputs import DeviceFilter
 from api.types import (
+    ActivityNote,
     Contract,
     Device,
     DeviceConnection,
@@ -18,6 +19,7 @@ from api.types import (
     OrganizationEdge,
     PageInfo,
     Product,
+    RawFile,
     SecurityLevel,
     TrackingSettings,
     User,
@@ -67,18 +69,20 @@ def _filter_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
     return NO_MATCH if pk is None else pk
 
 
-def user_of(info: Info) -> User:
-    viewer = info.context.viewer
-    with reader(info.context.services.engine) as session:
-        row = session.get(UserRow, viewer.user_id)
-        assert row is not None
-        level = session.get(SecurityLevelRow, row.security_level_id)
-        assert level is not None
+def _user(row: UserRow, level: SecurityLevelRow) -> User:
+    assert row.id is not None
     return User(
-        id=strawberry.ID(encode_id("User", viewer.user_id)),
+        id=strawberry.ID(encode_id("User", row.id)),
         name=row.name,
         security_level=SecurityLevel.from_row(level),
     )
+
+
+def user_of(info: Info) -> User:
+    viewer = info.context.viewer
+    found = queries.visible_user(info.context.services.engine, viewer, viewer.user_id)
+    assert found is not None
+    return _user(*found)
 
 
 @strawberry.type
@@ -102,8 +106,18 @@ class Query:
         if type_name == "Product":
             product = queries.get_product(engine, pk)
             return Product.from_row(product) if product else None
-        if type_name == "User" and pk == viewer.user_id:
-            return user_of(info)
+        if type_name == "RawFile":
+            raw = queries.visible_raw_file(engine, viewer, pk)
+            return RawFile.from_row(raw) if raw else None
+        if type_name == "ActivityNote":
+            note = queries.visible_activity_note(engine, viewer, pk)
+            return ActivityNote.from_row(note) if note else None
+        if type_name == "SecurityLevel":
+            level = queries.visible_security_level(engine, viewer, pk)
+            return SecurityLevel.from_row(level) if level else None
+        if type_name == "User":
+            found = queries.visible_user(engine, viewer, pk)
+            return _user(*found) if found else None
         return None
 
     @strawberry.field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import UTC, datetime
 
 import strawberry
 from graphql.error import GraphQLError
@@ -13,6 +14,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from api.mutations import Mutation
 from api.queries import Query
@@ -50,10 +52,26 @@ class MaskInternalErrors(MaskErrors):
         )
 
 
+def _parse_datetime(value: object) -> datetime:
+    """ISO-8601; a value without an offset is taken as UTC (the database keeps UTC only)."""
+    parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
+    assert isinstance(parsed, datetime)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+UtcDateTime = strawberry.scalar(
+    name="DateTime",
+    description="ISO-8601 date and time, shown in UTC with its offset; "
+    "an input without an offset is taken as UTC.",
+    serialize=lambda value: value.astimezone(UTC).isoformat(),
+    parse_value=_parse_datetime,
+)
+
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Device, Organization, Contract, Product, User],
+    scalar_overrides={datetime: UtcDateTime},
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

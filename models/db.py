@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -52,6 +52,21 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+T = TypeVar("T")
+
+
+def retry_on_conflict(create: Callable[[], T], *, attempts: int = 3) -> T:
+    """Run a get-or-create unit of work again when a concurrent one inserted the same unique
+    row first (several API workers starting at once): the second run finds that row."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return create()
+        except sa.exc.IntegrityError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 def reader(engine: Engine) -> Session:

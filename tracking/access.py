@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from models import ApiToken, OrganizationType, SecurityLevel, User
-from models.db import reader, transaction
+from models.db import reader, retry_on_conflict, transaction
 from tracking import clock
 from tracking.errors import ErrorCode, ValidationError
 from tracking.text import clean_name
@@ -96,7 +96,14 @@ def viewer_for(user: User, level: SecurityLevel) -> Viewer:
 
 
 def ensure_admin_user(engine: Engine) -> User:
-    """The built-in administrator (and its security level), created on first use."""
+    """The built-in administrator (and its security level), created on first use.
+
+    Safe when several processes start at once: the one that loses the race finds the rows.
+    """
+    return retry_on_conflict(lambda: _ensure_admin_user(engine))
+
+
+def _ensure_admin_user(engine: Engine) -> User:
     with transaction(engine) as session:
         level = session.exec(
             select(SecurityLevel).where(SecurityLevel.name == ADMIN_LEVEL_NAME)
@@ -125,10 +132,14 @@ def ensure_admin_user(engine: Engine) -> User:
 def register_token(engine: Engine, *, user_id: int, token: str) -> None:
     """Make ``token`` valid for the user; registering the same token again changes nothing."""
     digest = hash_token(token)
-    with transaction(engine) as session:
-        existing = session.exec(select(ApiToken).where(ApiToken.token_sha256 == digest)).first()
-        if existing is None:
-            session.add(ApiToken(user_id=user_id, token_sha256=digest, created_at=clock.now()))
+
+    def register() -> None:
+        with transaction(engine) as session:
+            existing = session.exec(select(ApiToken).where(ApiToken.token_sha256 == digest)).first()
+            if existing is None:
+                session.add(ApiToken(user_id=user_id, token_sha256=digest, created_at=clock.now()))
+
+    retry_on_conflict(register)
 
 
 def ensure_admin_token(engine: Engine, token: str) -> None:

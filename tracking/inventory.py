@@ -14,7 +14,7 @@ from models import (
     OrganizationType,
     Product,
 )
-from models.db import reader, transaction
+from models.db import reader, retry_on_conflict, transaction
 from models.inventory import NAME_MAX
 from tracking import clock
 from tracking.access import Viewer
@@ -35,10 +35,19 @@ def forbidden(message: str) -> ValidationError:
 
 
 def ensure_system_data(engine: Engine) -> None:
-    """The system product "None" exists (every device needs a product)."""
-    with transaction(engine) as session:
-        if session.exec(select(Product).where(Product.is_system)).first() is None:
-            session.add(Product(name=SYSTEM_PRODUCT_NAME, is_system=True, created_at=clock.now()))
+    """The system product "None" exists (every device needs a product).
+
+    Safe when several processes start at once: the one that loses the race finds the row.
+    """
+
+    def ensure() -> None:
+        with transaction(engine) as session:
+            if session.exec(select(Product).where(Product.is_system)).first() is None:
+                session.add(
+                    Product(name=SYSTEM_PRODUCT_NAME, is_system=True, created_at=clock.now())
+                )
+
+    retry_on_conflict(ensure)
 
 
 # Organizations ---------------------------------------------------------------------------

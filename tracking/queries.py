@@ -10,7 +10,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from models import Contract, Device, Organization, Product, RawFile
+from models import (
+    ActivityNote,
+    Contract,
+    Device,
+    Organization,
+    Product,
+    RawFile,
+    SecurityLevel,
+    User,
+)
 from models.db import reader
 from tracking.access import Viewer
 
@@ -119,6 +128,39 @@ def visible_raw_file(engine: Engine, viewer: Viewer, pk: int) -> RawFile | None:
     with reader(engine) as session:
         result: RawFile | None = session.exec(query).first()
         return result
+
+
+def visible_activity_note(engine: Engine, viewer: Viewer, pk: int) -> ActivityNote | None:
+    query = _visible(
+        select(ActivityNote)
+        .join(Device, col(Device.id) == col(ActivityNote.device_id))
+        .join(Organization, col(Organization.id) == col(Device.organization_id))
+        .where(ActivityNote.id == pk),
+        viewer,
+    )
+    with reader(engine) as session:
+        result: ActivityNote | None = session.exec(query).first()
+        return result
+
+
+def visible_user(engine: Engine, viewer: Viewer, pk: int) -> tuple[User, SecurityLevel] | None:
+    """A user and their security level: administrators see everyone, others themselves."""
+    if not (viewer.is_admin or pk == viewer.user_id):
+        return None
+    with reader(engine) as session:
+        user = session.get(User, pk)
+        level = session.get(SecurityLevel, user.security_level_id) if user else None
+    return (user, level) if user is not None and level is not None else None
+
+
+def visible_security_level(engine: Engine, viewer: Viewer, pk: int) -> SecurityLevel | None:
+    """Administrators see every security level, others their own."""
+    with reader(engine) as session:
+        level = session.get(SecurityLevel, pk)
+        if level is None or viewer.is_admin:
+            return level
+        own = session.get(User, viewer.user_id)
+    return level if own is not None and own.security_level_id == pk else None
 
 
 def get_product(engine: Engine, pk: int) -> Product | None:

@@ -10,9 +10,11 @@ _ALLOWED_IN_MULTILINE = {"\n", "\t", "\r"}
 
 
 def _has_control_characters(text: str, *, multiline: bool) -> bool:
+    """Control characters (C0, C1, DEL, surrogates); a one-line text also refuses the Unicode
+    line and paragraph separators, which break a line as much as a newline does."""
+    refused = ("Cc", "Cs") if multiline else ("Cc", "Cs", "Zl", "Zp")
     return any(
-        unicodedata.category(ch) in ("Cc", "Cs")
-        and not (multiline and ch in _ALLOWED_IN_MULTILINE)
+        unicodedata.category(ch) in refused and not (multiline and ch in _ALLOWED_IN_MULTILINE)
         for ch in text
     )
 
@@ -49,10 +51,11 @@ def clean_text(text: str | None, *, field: str, max_length: int) -> str | None:
     """Optional multi-line text such as a description; blank becomes None."""
     if text is None or not text.strip():
         return None
+    text = text.strip()  # what is stored is what is measured, as for names
     if len(text) > max_length:
         raise _too_long(field, max_length)
     if _has_control_characters(text, multiline=True):
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"{field} contains control characters.", field=field
         )
-    return text.strip()
+    return text

@@ -57,7 +57,11 @@ async def test_host_source_retrieves_leaf_and_chain_with_sni(
 
 @pytest.mark.parametrize(
     ("name", "trusted", "matches"),
-    [("expired.test", False, True), ("self-signed.test", False, True), ("wrong-host.test", True, False)],
+    [
+        ("expired.test", False, True),
+        ("self-signed.test", False, True),
+        ("wrong-host.test", True, False),
+    ],
 )
 async def test_untrusted_certificates_are_still_retrieved_and_shown(
     api: GraphQLClient, world: World, name: str, trusted: bool, matches: bool
@@ -74,7 +78,9 @@ async def test_untrusted_certificates_are_still_retrieved_and_shown(
         assert details["chainTrustError"]
 
 
-async def test_expired_certificate_shows_its_past_validity(api: GraphQLClient, world: World) -> None:
+async def test_expired_certificate_shows_its_past_validity(
+    api: GraphQLClient, world: World
+) -> None:
     org = await helpers.organization(api)
     device = await helpers.ssl_device(api, org, world.host("expired.test"))
     leaf = standard_certificates()["expired.test"].leaf.cert
@@ -125,7 +131,11 @@ async def test_pem_source_is_decoded_locally_and_never_scheduled(
         ("\\datto.com", "INVALID_URI_FORMAT", URI_FORMAT),
         ("htps:\\\\datto.com", "HTTP_WEB_REQUEST_ERROR", HTTP_WEB_REQUEST),
         ("lalala.test", "CERTIFICATE_NOT_FOUND", NOT_FOUND),
-        ("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----", "INVALID_PEM", INVALID_PEM),
+        (
+            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----",
+            "INVALID_PEM",
+            INVALID_PEM,
+        ),
         ("", "REQUIRED", None),
     ],
 )

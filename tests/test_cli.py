@@ -1,0 +1,241 @@
+"""The ``dstrack`` command as an operator runs it: installed script, environment variables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+import models  # noqa: F401  (registers every table on SQLModel.metadata)
+from api import cli
+from models.db import create_engine
+from tracking import access
+
+DSTRACK = Path(sys.executable).with_name("dstrack")
+ADMIN_TOKEN = "cli-admin-token"
+CREATE_ORGANIZATION = {
+    "query": "mutation($name: String!) { createOrganization(input: {name: $name, type: VENDOR}) "
+    "{ organization { id name type } errors { code } } }",
+    "variables": {"name": "Over the wire"},
+}
+
+
+def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The current environment without any DSTRACK_* setting, plus a database of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSTRACK_")}
+    env["DSTRACK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'db' / 'dstrack.sqlite3'}"
+    env["DSTRACK_DATA_DIR"] = str(tmp_path / "data")
+    env.update(extra)
+    return env
+
+
+def _run(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(DSTRACK), *args],
+        env=_environment(tmp_path, **extra),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return _environment(tmp_path)["DSTRACK_DATABASE_URL"]
+
+
+def test_the_command_is_installed_and_lists_its_subcommands(tmp_path: Path) -> None:
+    assert DSTRACK.exists()
+    result = _run(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("serve", "migrate", "create-token"):
+        assert command in result.stdout
+    assert not (tmp_path / "db").exists()  # --help touches no database
+
+
+def test_serve_help_shows_host_and_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["serve", "--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert "--host" in out and "--port" in out
+
+
+def test_without_a_subcommand_it_shows_usage_and_fails(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main([])
+    assert exit.value.code == 2
+    assert "usage: dstrack" in capsys.readouterr().err
+
+
+def test_migrate_creates_the_schema(tmp_path: Path, database_url: str) -> None:
+    result = _run(tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(database_url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert tables >= set(SQLModel.metadata.tables) | {"alembic_version"}
+    again = _run(tmp_path, "migrate")
+    assert again.returncode == 0, again.stderr
+
+
+def test_create_token_prints_a_working_admin_token_on_its_last_line(
+    tmp_path: Path, database_url: str
+) -> None:
+    result = _run(tmp_path, "create-token")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.rstrip("\n").splitlines()[-1]
+    assert token == token.strip() and " " not in token and len(token) >= 32
+
+    engine = create_engine(database_url)
+    try:
+        viewer = access.authenticate(engine, token)
+        assert viewer is not None
+        assert viewer.name == access.ADMIN_USER_NAME
+        assert viewer.is_admin
+        assert access.authenticate(engine, token + "x") is None
+    finally:
+        engine.dispose()
+
+
+def test_create_token_twice_gives_two_tokens_that_both_work(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key, value in _environment(tmp_path).items():
+        if key.startswith("DSTRACK_"):
+            monkeypatch.setenv(key, value)
+    tokens = []
+    for _ in range(2):
+        assert cli.main(["create-token"]) == 0
+        tokens.append(capsys.readouterr().out.splitlines()[-1])
+    assert tokens[0] != tokens[1]
+    engine = create_engine(database_url)
+    try:
+        assert all(access.authenticate(engine, t) for t in tokens)
+        assert cli.main(["revoke-tokens", "--user", access.ADMIN_USER_NAME]) == 0
+        assert "revoked 2 token(s)" in capsys.readouterr().out
+        assert not any(access.authenticate(engine, t) for t in tokens)
+    finally:
+        engine.dispose()
+
+
+def test_create_token_for_an_unknown_user_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in _environment(tmp_path).items():
+        if key.startswith("DSTRACK_"):
+            monkeypatch.setenv(key, value)
+    assert cli.main(["create-token", "--user", "nobody"]) == 1
+    captured = capsys.readouterr()
+    assert "nobody" in captured.err
+    assert captured.out == ""
+
+
+# The server, end to end --------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """``dstrack serve`` on a free port, with its own database and admin token."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(DSTRACK), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=_environment(tmp_path, DSTRACK_ADMIN_TOKEN=ADMIN_TOKEN),
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield base, process, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_serve_migrates_answers_over_http_and_stops_cleanly(
+    server: tuple[str, subprocess.Popen[bytes], Path], database_url: str
+) -> None:
+    base, process, log = server
+    health = httpx.get(f"{base}/healthz", timeout=5)
+    assert health.json() == {"status": "ok"}
+
+    refused = httpx.post(f"{base}/graphql", json=CREATE_ORGANIZATION, timeout=5)
+    assert refused.status_code == 401
+
+    response = httpx.post(
+        f"{base}/graphql",
+        json=CREATE_ORGANIZATION,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    payload = response.json()["data"]["createOrganization"]
+    assert payload["errors"] == []
+    assert payload["organization"]["name"] == "Over the wire"
+
+    listed = httpx.post(
+        f"{base}/graphql",
+        json={"query": "query { organizations { edges { node { id name type } } } }"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    assert listed.json()["data"]["organizations"]["edges"] == [{"node": payload["organization"]}]
+
+    page = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"}, timeout=5)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+
+    process.send_signal(signal.SIGTERM)
+    # Uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -15).
+    assert process.wait(timeout=15) in (0, -signal.SIGTERM), log.read_text()
+    output = log.read_text()
+    assert "Application shutdown complete" in output
+    assert "Traceback" not in output
+
+    engine = create_engine(database_url)  # what was created over HTTP is in the database
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(sa.text("SELECT name FROM organizations")).scalars()
+            assert list(names) == ["Over the wire"]
+    finally:
+        engine.dispose()
