@@ -147,6 +147,16 @@ def _plan(services: Services, viewer: Viewer, new: NewDevice) -> _Plan:
     description = clean_text(new.description, field="description", max_length=DESCRIPTION_MAX)
     if new.category == DeviceCategory.STANDARD and name is None:
         raise ValidationError(ErrorCode.REQUIRED, "name is required.", field="name")
+    if new.ssl_source is not None and new.category != DeviceCategory.SSL_CERTIFICATE:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "Only SSL Certificate devices have an SSL Source.",
+            field="sslSource",
+        )
+    if new.domain is not None and new.category != DeviceCategory.DOMAIN:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT, "Only Domain devices have a domain.", field="domain"
+        )
     with reader(services.engine) as session:
         organization = visible_organization(
             session, viewer, new.organization_id, field="organizationId"
@@ -487,6 +497,7 @@ async def force_update(
             f"At most {MAX_FORCED_UPDATES} devices can be updated in one request.",
             field="ids",
         )
+    services.forced_updates.take(viewer.user_id, len(device_ids), what="forced updates")
     allowed: list[int] = []
     refused: dict[int, DstrackError] = {}
     with reader(services.engine) as session:

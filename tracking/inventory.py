@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -121,14 +122,19 @@ def _require_admin(viewer: Viewer) -> None:
 def create_product(engine: Engine, *, viewer: Viewer, name: str) -> Product:
     _require_admin(viewer)
     clean = clean_name(name, field="name", max_length=NAME_MAX)
-    with transaction(engine) as session:
-        if session.exec(select(Product).where(Product.name == clean)).first() is not None:
-            raise ValidationError(
-                ErrorCode.DUPLICATE_NAME, f'A product named "{clean}" exists.', field="name"
-            )
-        product = Product(name=clean, created_at=clock.now())
-        session.add(product)
-        return product
+    duplicate = ValidationError(
+        ErrorCode.DUPLICATE_NAME, f'A product named "{clean}" exists.', field="name"
+    )
+    try:
+        with transaction(engine) as session:
+            if session.exec(select(Product).where(Product.name == clean)).first() is not None:
+                raise duplicate
+            product = Product(name=clean, created_at=clock.now())
+            session.add(product)
+            session.flush()
+            return product
+    except sa.exc.IntegrityError as exc:  # the same name created concurrently
+        raise duplicate from exc
 
 
 def set_default_product(

@@ -265,3 +265,27 @@ async def test_raw_file_download_has_the_chain(api: GraphQLClient, world: World)
 
 def _der(cert: pki.Issued) -> bytes:
     return cert.cert.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    ("category", "field", "value"),
+    [
+        ("STANDARD", "sslSource", "good.test"),
+        ("STANDARD", "domain", "example.com"),
+        ("DOMAIN", "sslSource", "good.test"),
+        ("SSL_CERTIFICATE", "domain", "example.com"),
+    ],
+)
+async def test_inputs_of_another_category_are_refused(
+    api: GraphQLClient, category: str, field: str, value: str
+) -> None:
+    org = await helpers.organization(api)
+    fields = {"organizationId": org, "category": category, "name": "x", field: value}
+    if category == "DOMAIN":
+        fields["domain"] = "example.com"
+    if category == "SSL_CERTIFICATE":
+        fields["sslSource"] = pki.test_ca().leaf("x.test").pem
+    payload = await helpers.create_device(api, **fields)
+    assert payload["device"] is None
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [(field, "INVALID_INPUT")]
+    assert await helpers.device_count(api) == 0
