@@ -39,7 +39,7 @@ from tracking.rawstore import RawStore
 from tracking.registration import RegistrationDetails, registration_changes
 from tracking.schedule import Outcome
 from tracking.services import Services
-from tracking.sources import HostSource
+from tracking.sources import HostSource, unicode_name
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +104,23 @@ async def find_domain_certificate(
 ) -> tuple[HostSource, CertificateSnapshot] | str:
     """The certificate served for the domain: port 443 of the domain, then of ``www.``.
 
-    Returns the source and snapshot, or why none was found.
+    A certificate that covers its host name wins; if neither does (a hosting provider's
+    default certificate, say), the first one served. Returns the source and snapshot, or why
+    none was found.
     """
     reasons = []
+    found: tuple[HostSource, CertificateSnapshot] | None = None
     for host in (domain, f"www.{domain}"):
         source = HostSource(host=host, port=services.settings.domain_tls_port)
         try:
-            return source, await retrieve_certificate(services, source)
+            snap = await retrieve_certificate(services, source)
         except DstrackError as error:
             reasons.append(f"{source.display}: {getattr(error, 'detail', None) or error.message}")
-    return "; ".join(reasons)
+            continue
+        if snap.hostname_matches:
+            return source, snap
+        found = found or (source, snap)
+    return found or "; ".join(reasons)
 
 
 # --- storing ---------------------------------------------------------------------------------
@@ -198,6 +205,7 @@ def apply_domain(
     notes: list[str] = []
     error: DstrackError | None = None
     registration = snap.registration
+    shown = unicode_name(snap.domain)
 
     if isinstance(registration, RegistrationFound):
         details = registration.details
@@ -217,8 +225,9 @@ def apply_domain(
             changes.append(("Registered", "yes", "no"))
         record.registered = False
         record.registration_error = None
+        record.source = registration.source
         notes.append(
-            f"The registry ({registration.source}) has no record of {snap.domain}: "
+            f"The registry ({registration.source}) has no record of {shown}: "
             "the domain is not registered, so no registration details were retrieved."
         )
     else:
@@ -226,12 +235,14 @@ def apply_domain(
         error = DstrackError(
             registration.code, f"Registration look-up failed: {registration.message}"
         )
-        notes.append(error.message + (" Previous details kept." if not first else ""))
+        notes.append(error.message.rstrip(".") + ("." if first else ". Previous details kept."))
 
     new_records = [asdict(r) for r in snap.dns.records]
     if snap.dns.failed:
         record.dns_error = _dns_failure_text(snap.dns)
         notes.append(record.dns_error + ("; previous records kept." if not first else "."))
+        if first:  # nothing known yet: keep what did answer
+            record.dns_records = new_records
         if error is None:
             error = DstrackError(ErrorCode.DNS_LOOKUP_FAILED, record.dns_error)
     else:
@@ -240,7 +251,7 @@ def apply_domain(
         record.dns_records = new_records
         record.dns_error = None
         if snap.dns.nxdomain:
-            notes.append(f"DNS: {snap.domain} does not exist (NXDOMAIN).")
+            notes.append(f"DNS: {shown} does not exist (NXDOMAIN).")
     record.retrieved_at = snap.retrieved_at
     session.add(record)
 
@@ -255,11 +266,11 @@ def apply_domain(
     if result.changed:
         result.raw_file = store_raw(session, device, snap.raw(), raw_store=raw_store, now=now)
     if first:
-        headline = f"Domain details looked up for {snap.domain}"
+        headline = f"Domain details looked up for {shown}"
     elif changes:
-        headline = f"Domain details updated for {snap.domain}: {describe_changes(changes)}"
+        headline = f"Domain details updated for {shown}: {describe_changes(changes)}"
     else:
-        headline = f"Domain details checked for {snap.domain}: no changes"
+        headline = f"Domain details checked for {shown}: no changes"
     result.note = " ".join([headline + ".", *notes])
     add_note(session, device, result.note, author=author, now=now)
 

@@ -48,7 +48,7 @@ def next_update(*, expires_at: datetime | None, now: datetime, outcome: Outcome)
         return NextUpdate(
             now + RETRY_INTERVAL,
             RETRY_INTERVAL,
-            "registration details were retrieved but the DNS records were not; retrying",
+            "the registry answered but the DNS look-up failed; retrying",
         )
     interval, reason = interval_for_expiry(expires_at, now)
     return NextUpdate(now + interval, interval, reason)

@@ -54,7 +54,7 @@ def test_reasons_are_readable() -> None:
         "expired 24 hours ago"
     )
     assert (
-        "DNS records were not"
+        "DNS look-up failed"
         in next_update(expires_at=None, now=NOW, outcome=Outcome.DNS_FAILED).reason
     )
     assert next_update(expires_at=None, now=NOW, outcome=Outcome.OK).reason == (
