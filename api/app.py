@@ -185,7 +185,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         row = queries.visible_raw_file(services.engine, viewer, pk) if pk else None
         if row is None:
             return JSONResponse({"error": "RAW file not found."}, status_code=404)
-        content = services.raw_store.get(row.sha256)
+        try:
+            content = services.raw_store.get(row.sha256)
+        except FileNotFoundError:
+            log.error("RAW file %s: its content %s is missing from the store", row.id, row.sha256)
+            return JSONResponse(
+                {"error": "The content of this RAW file is missing from the store."},
+                status_code=410,
+            )
         return Response(
             content,
             media_type=row.content_type,

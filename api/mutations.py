@@ -37,7 +37,7 @@ from api.types import (
 from models import Device as DeviceRow
 from models import DeviceCategory as DeviceCategoryEnum
 from models import OrganizationType
-from tracking import access, devices, inventory
+from tracking import access, devices, inventory, queries
 from tracking.audit import AuditResult, result_message
 from tracking.errors import DstrackError
 from tracking.ids import decode_pk, encode_id
@@ -207,8 +207,11 @@ class Mutation:
             )
         except DstrackError as error:
             raise GraphQLError(error.message, extensions={"code": error.code.value}) from error
-        rows = devices.load_devices(
-            info.context.services.engine, [r.device_id for r in results if r.device_id]
+        # Only devices the caller may see: a refused ID must not show the device behind it.
+        rows = queries.visible_devices(
+            info.context.services.engine,
+            info.context.viewer,
+            [r.device_id for r in results if r.device_id],
         )
         return ForceUpdatePayload(
             results=[

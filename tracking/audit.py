@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Device, DeviceCategory
@@ -158,7 +159,10 @@ def _save(
         raise
     except Exception as exc:
         log.exception("saving the update of device %s failed", device_id)
-        error = DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {exc}")
+        # A database error's text carries the SQL and its parameters (whole certificate
+        # chains): the device shows only the driver's own message; the log has the rest.
+        reason = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        error = DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {reason}")
         with transaction(services.engine) as session:
             device = _still_there(session, device_id)
             return record_failure(session, device, error, what=what, author=author, now=clock.now())
@@ -190,6 +194,14 @@ async def update_many(
                 return await update_audit(services, device_id, author=author)
             except DstrackError as error:
                 return AuditResult(device_id=device_id, error=error)
+            except Exception:
+                # A bug or a database outage must not take the other devices' results with it
+                # (gather would raise, leaving their updates running unawaited).
+                log.exception("updating device %s failed unexpectedly", device_id)
+                unexpected = DstrackError(
+                    ErrorCode.UPDATE_FAILED, "The update failed unexpectedly; the error was logged."
+                )
+                return AuditResult(device_id=device_id, error=unexpected)
 
     return list(await asyncio.gather(*(one(i) for i in device_ids)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,6 +96,22 @@ def visible_device(engine: Engine, viewer: Viewer, pk: int) -> Device | None:
     with reader(engine) as session:
         result: Device | None = session.exec(query).first()
         return result
+
+
+def visible_devices(engine: Engine, viewer: Viewer, pks: Iterable[int]) -> dict[int, Device]:
+    """The devices among ``pks`` the viewer may see, by primary key (others are left out)."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return {}
+    query = _visible(
+        select(Device)
+        .join(Organization, col(Organization.id) == col(Device.organization_id))
+        .where(col(Device.id).in_(wanted)),
+        viewer,
+    )
+    with reader(engine) as session:
+        rows = session.exec(query).all()
+    return {row.id: row for row in rows if row.id is not None}
 
 
 def visible_organization(engine: Engine, viewer: Viewer, pk: int) -> Organization | None:
