@@ -121,7 +121,7 @@ async def test_pem_source_is_decoded_locally_and_never_scheduled(
     }
     assert device["updateSchedule"] is None
     assert len(world.tls.connections) == connections_before
-    assert [n["text"] for n in device["activity"]][0].startswith("SSL certificate details decoded")
+    assert device["activity"][0]["text"].startswith("SSL certificate details decoded")
     assert len(device["rawFiles"]) == 1
 
 
