@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,6 +93,9 @@ class TokenGate:
             return
         if body is None:
             return  # the client went away
+        if problem := _body_problem(body):
+            await _bad_request(problem)(scope, receive, send)
+            return
         scope.setdefault("state", {})["viewer"] = viewer
         await self.app(scope, _replay(body, receive), send)
 
@@ -116,6 +121,48 @@ def _too_large() -> JSONResponse:
         },
         status_code=413,
     )
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
+        status_code=400,
+    )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _body_problem(body: bytes) -> str | None:
+    """Why a body must not reach Strawberry, or None.
+
+    Strawberry answers with a 500 a body that is not an object, that is not UTF-8 (it guesses
+    UTF-16 from the first bytes) or that is nested past Python's recursion limit; and it echoes
+    an unknown ``operationName`` in a plain-text answer that cannot encode a lone surrogate
+    (another 500). JSON can carry lone surrogates (``"\\ud800"``), which are not text anyone
+    can store or show: they are refused at the door.
+    """
+    if not body.strip():
+        return None  # Strawberry says what is missing
+    try:
+        data = json.loads(body.decode("utf-8"))  # RFC 8259: JSON between systems is UTF-8
+    except RecursionError:
+        return "The request body is nested too deeply."
+    except ValueError:  # UnicodeDecodeError included
+        return "The request body is not JSON in UTF-8."
+    if not isinstance(data, dict):
+        return "The request body must be one JSON object (batches are not accepted)."
+    pending: list[Any] = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and _LONE_SURROGATE.search(value):
+            return "The request body is not valid Unicode text (it has a lone surrogate)."
+    return None
 
 
 class _BodyTooLarge(Exception):

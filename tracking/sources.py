@@ -34,6 +34,7 @@ _BRACKETED = re.compile(r"\[([^\]]*)\](?::(.*))?", re.DOTALL)
 _HTTP_PREFIX = re.compile(r"https?://", re.IGNORECASE)
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _DIGITS = re.compile(r"[0-9]+")
+_NUMBER_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 # --- SSL Source ---------------------------------------------------------------------------
@@ -110,9 +111,10 @@ def _host_and_port(authority: str) -> HostSource:
         return HostSource(v6, _port(bracketed[2]))
     name, colon, port_text = authority.partition(":")
     host = _to_ascii(name)
-    if _DIGITS.fullmatch(host.rsplit(".", 1)[-1]):
-        # A numeric last label is an IPv4 address or nothing (as in the WHATWG URL standard),
-        # which also rules out "1.2.3", "256.0.0.1", "010.0.0.1".
+    if _NUMBER_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        # A numeric last label (decimal, or 0x hex) is an IPv4 address or nothing (as in the
+        # WHATWG URL standard), which also rules out "1.2.3", "256.0.0.1", "010.0.0.1",
+        # "0x7f000001".
         host = str(ipaddress.IPv4Address(host))
     return HostSource(host, _port(port_text if colon else None))
 

@@ -7,14 +7,20 @@ import unicodedata
 from tracking.errors import ErrorCode, ValidationError
 
 _ALLOWED_IN_MULTILINE = {"\n", "\t", "\r"}
+# Explicit bidirectional embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI
+# PDI): they reorder what follows them on screen, so a name can show something other than what
+# it is ("Trojan Source"). The implicit marks LRM/RLM/ALM that right-to-left text may need stay.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _has_control_characters(text: str, *, multiline: bool) -> bool:
-    """Control characters (C0, C1, DEL, surrogates); a one-line text also refuses the Unicode
-    line and paragraph separators, which break a line as much as a newline does."""
+    """Control characters (C0, C1, DEL, surrogates, bidi embeddings/overrides/isolates); a
+    one-line text also refuses the Unicode line and paragraph separators, which break a line as
+    much as a newline does."""
     refused = ("Cc", "Cs") if multiline else ("Cc", "Cs", "Zl", "Zp")
     return any(
-        unicodedata.category(ch) in refused and not (multiline and ch in _ALLOWED_IN_MULTILINE)
+        (unicodedata.category(ch) in refused or ch in _BIDI_CONTROLS)
+        and not (multiline and ch in _ALLOWED_IN_MULTILINE)
         for ch in text
     )
 

@@ -25,6 +25,10 @@ def is_public_address(address: str) -> bool:
         else:
             if ip.teredo is not None:
                 return False
+    if isinstance(ip, ipaddress.IPv6Address) and (
+        ip.is_site_local or any(ip in network for network in _NOT_GLOBAL_V6)
+    ):
+        return False
     return ip.is_global and not (ip.is_multicast or ip.is_unspecified or ip.is_reserved)
 
 
@@ -35,6 +39,9 @@ def _nat64(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# Not global, though Python 3.11's tables say so: deprecated site-local addresses (fec0::/10,
+# still routed inside some networks; checked above) and the RFC 9637 documentation prefix.
+_NOT_GLOBAL_V6 = (ipaddress.IPv6Network("3fff::/20"),)
 
 
 def ensure_public_address(address: str, *, allow_private: bool) -> None:
