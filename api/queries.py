@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.engine import Engine
 
 from api.context import Info
 from api.inputs import DeviceFilter
@@ -25,10 +29,12 @@ from api.types import (
     User,
 )
 from models import DeviceCategory
+from models import Product as ProductRow
 from models import SecurityLevel as SecurityLevelRow
 from models import User as UserRow
 from models.db import reader
 from tracking import inventory, queries
+from tracking.access import Viewer
 from tracking.ids import decode_id, decode_pk, encode_id
 
 DEFAULT_PAGE_SIZE = 20
@@ -85,40 +91,34 @@ def user_of(info: Info) -> User:
     return _user(*found)
 
 
+def _product(engine: Engine, viewer: Viewer, pk: int) -> ProductRow | None:
+    return queries.get_product(engine, pk)  # every user sees every product
+
+
+# type name -> (find the row the viewer may see, build the GraphQL object from it)
+_NODES: dict[str, tuple[Callable[[Engine, Viewer, int], Any], Callable[[Any], Node]]] = {
+    "Device": (queries.visible_device, Device.from_row),
+    "Organization": (queries.visible_organization, Organization.from_row),
+    "Contract": (queries.visible_contract, Contract.from_row),
+    "Product": (_product, Product.from_row),
+    "RawFile": (queries.visible_raw_file, RawFile.from_row),
+    "ActivityNote": (queries.visible_activity_note, ActivityNote.from_row),
+    "SecurityLevel": (queries.visible_security_level, SecurityLevel.from_row),
+    "User": (queries.visible_user, lambda found: _user(*found)),
+}
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         decoded = decode_id(id)
-        if decoded is None:
+        if decoded is None or decoded[0] not in _NODES:
             return None
         type_name, pk = decoded
-        engine, viewer = info.context.services.engine, info.context.viewer
-        if type_name == "Device":
-            device = queries.visible_device(engine, viewer, pk)
-            return Device.from_row(device) if device else None
-        if type_name == "Organization":
-            organization = queries.visible_organization(engine, viewer, pk)
-            return Organization.from_row(organization) if organization else None
-        if type_name == "Contract":
-            contract = queries.visible_contract(engine, viewer, pk)
-            return Contract.from_row(contract) if contract else None
-        if type_name == "Product":
-            product = queries.get_product(engine, pk)
-            return Product.from_row(product) if product else None
-        if type_name == "RawFile":
-            raw = queries.visible_raw_file(engine, viewer, pk)
-            return RawFile.from_row(raw) if raw else None
-        if type_name == "ActivityNote":
-            note = queries.visible_activity_note(engine, viewer, pk)
-            return ActivityNote.from_row(note) if note else None
-        if type_name == "SecurityLevel":
-            level = queries.visible_security_level(engine, viewer, pk)
-            return SecurityLevel.from_row(level) if level else None
-        if type_name == "User":
-            found = queries.visible_user(engine, viewer, pk)
-            return _user(*found) if found else None
-        return None
+        find, wrap = _NODES[type_name]
+        row = find(info.context.services.engine, info.context.viewer, pk)
+        return wrap(row) if row is not None else None
 
     @strawberry.field
     async def device(self, info: Info, id: strawberry.ID) -> Device | None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import Device, DeviceCategory, DomainDetailsRecord, Organization, UpdateJob
@@ -516,12 +515,6 @@ async def force_update(
     return [
         done[i] if i in done else AuditResult(device_id=i, error=refused[i]) for i in device_ids
     ]
-
-
-def load_devices(engine: Engine, device_ids: Sequence[int]) -> dict[int, Device]:
-    with reader(engine) as session:
-        rows = session.exec(select(Device).where(col(Device.id).in_(set(device_ids)))).all()
-    return {row.id: row for row in rows if row.id is not None}
 
 
 def set_tracking_enabled(services: Services, *, viewer: Viewer, enabled: bool) -> None:

@@ -86,16 +86,33 @@ def list_organizations(
     return rows[:limit], len(rows) > limit
 
 
-def visible_device(engine: Engine, viewer: Viewer, pk: int) -> Device | None:
-    query = _visible(
-        select(Device)
-        .join(Organization, col(Organization.id) == col(Device.organization_id))
-        .where(Device.id == pk),
+def _first(engine: Engine, query: Any) -> Any:
+    with reader(engine) as session:
+        return session.exec(query).first()
+
+
+def _in_organization(model: Any, organization_id: Any, viewer: Viewer) -> Any:
+    """Rows of ``model`` whose organization (via ``organization_id``) the viewer may see."""
+    return _visible(
+        select(model).join(Organization, col(Organization.id) == col(organization_id)), viewer
+    )
+
+
+def _of_device(model: Any, viewer: Viewer) -> Any:
+    """Rows of ``model`` (with a ``device_id``) belonging to devices the viewer may see."""
+    return _visible(
+        select(model)
+        .join(Device, col(Device.id) == col(model.device_id))
+        .join(Organization, col(Organization.id) == col(Device.organization_id)),
         viewer,
     )
-    with reader(engine) as session:
-        result: Device | None = session.exec(query).first()
-        return result
+
+
+def visible_device(engine: Engine, viewer: Viewer, pk: int) -> Device | None:
+    result: Device | None = _first(
+        engine, _in_organization(Device, Device.organization_id, viewer).where(Device.id == pk)
+    )
+    return result
 
 
 def visible_devices(engine: Engine, viewer: Viewer, pks: Iterable[int]) -> dict[int, Device]:
@@ -103,14 +120,9 @@ def visible_devices(engine: Engine, viewer: Viewer, pks: Iterable[int]) -> dict[
     wanted = sorted(set(pks))
     if not wanted:
         return {}
-    query = _visible(
-        select(Device)
-        .join(Organization, col(Organization.id) == col(Device.organization_id))
-        .where(col(Device.id).in_(wanted)),
-        viewer,
-    )
+    query = _in_organization(Device, Device.organization_id, viewer)
     with reader(engine) as session:
-        rows = session.exec(query).all()
+        rows = session.exec(query.where(col(Device.id).in_(wanted))).all()
     return {row.id: row for row in rows if row.id is not None}
 
 
@@ -123,41 +135,23 @@ def visible_organization(engine: Engine, viewer: Viewer, pk: int) -> Organizatio
 
 
 def visible_contract(engine: Engine, viewer: Viewer, pk: int) -> Contract | None:
-    query = _visible(
-        select(Contract)
-        .join(Organization, col(Organization.id) == col(Contract.organization_id))
-        .where(Contract.id == pk),
-        viewer,
+    result: Contract | None = _first(
+        engine,
+        _in_organization(Contract, Contract.organization_id, viewer).where(Contract.id == pk),
     )
-    with reader(engine) as session:
-        result: Contract | None = session.exec(query).first()
-        return result
+    return result
 
 
 def visible_raw_file(engine: Engine, viewer: Viewer, pk: int) -> RawFile | None:
-    query = _visible(
-        select(RawFile)
-        .join(Device, col(Device.id) == col(RawFile.device_id))
-        .join(Organization, col(Organization.id) == col(Device.organization_id))
-        .where(RawFile.id == pk),
-        viewer,
-    )
-    with reader(engine) as session:
-        result: RawFile | None = session.exec(query).first()
-        return result
+    result: RawFile | None = _first(engine, _of_device(RawFile, viewer).where(RawFile.id == pk))
+    return result
 
 
 def visible_activity_note(engine: Engine, viewer: Viewer, pk: int) -> ActivityNote | None:
-    query = _visible(
-        select(ActivityNote)
-        .join(Device, col(Device.id) == col(ActivityNote.device_id))
-        .join(Organization, col(Organization.id) == col(Device.organization_id))
-        .where(ActivityNote.id == pk),
-        viewer,
+    result: ActivityNote | None = _first(
+        engine, _of_device(ActivityNote, viewer).where(ActivityNote.id == pk)
     )
-    with reader(engine) as session:
-        result: ActivityNote | None = session.exec(query).first()
-        return result
+    return result
 
 
 def visible_user(engine: Engine, viewer: Viewer, pk: int) -> tuple[User, SecurityLevel] | None:
