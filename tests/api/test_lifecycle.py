@@ -22,6 +22,7 @@ from tests.api import helpers, queries
 from tests.conftest import GraphQLClient, World
 from tests.fakes import pki
 from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served
+from tests.support.clock import Clock
 from tracking import devices
 from tracking.clock import use_clock
 from tracking.ids import encode_id
@@ -56,20 +57,6 @@ TRACKING = "query { trackingSettings { enabled } }"
 
 
 # --- the test's world: a clock and a TLS server whose certificates can be renewed ------------
-
-
-class Clock:
-    """A clock standing still at ``now`` until a test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
 
 
 @pytest.fixture

@@ -15,24 +15,13 @@ from tests.api import helpers, queries
 from tests.conftest import GraphQLClient, World
 from tests.fakes import pki
 from tests.fakes.tls_server import standard_certificates
+from tests.support.clock import Clock
 from tracking.clock import use_clock
 from tracking.ids import encode_id
 from tracking.services import Services
 
 T0 = pki.NOW
 MINUTE = timedelta(minutes=1)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 from models import OrganizationType, SecurityLevel
 from models.db import reader
 from orchestration.resources import TrackingResource
-from tests.orchestration.helpers import Clock, Devices
+from tests.orchestration.helpers import Devices
+from tests.support.clock import Clock
 from tracking import clock
 from tracking.access import Viewer, ensure_admin_user, viewer_for
 from tracking.inventory import create_organization, ensure_system_data

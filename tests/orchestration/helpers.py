@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -19,22 +18,6 @@ from tracking.access import Viewer
 from tracking.devices import NewDevice, create_device
 from tracking.ids import encode_id
 from tracking.services import Services
-
-
-class Clock:
-    """A clock tests move by hand (``tracking.clock.use_clock``)."""
-
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def set(self, moment: datetime) -> None:
-        self.current = moment
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
 
 
 @dataclass

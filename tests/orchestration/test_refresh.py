@@ -19,7 +19,6 @@ from tests.conftest import World
 from tests.fakes import pki
 from tests.fakes.tls_server import FakeTlsServer
 from tests.orchestration.helpers import (
-    Clock,
     Devices,
     device_row,
     gid,
@@ -29,6 +28,7 @@ from tests.orchestration.helpers import (
     tick,
     update_job,
 )
+from tests.support.clock import Clock
 from tracking import jobs
 from tracking.access import Viewer
 from tracking.devices import set_device_active
@@ -110,15 +110,15 @@ def test_a_due_device_is_refreshed_and_rescheduled(
     assert result.output_for_node("refresh_devices") == counts(unchanged=1)
     job = update_job(services.engine, device)
     assert job is not None
-    assert job.due_at == moved_clock.current + WEEK  # forward by the schedule's interval
+    assert job.due_at == moved_clock.now + WEEK  # forward by the schedule's interval
     assert (job.claimed_by, job.claimed_until) == (None, None)
     note = notes(services, device)[0]
     assert note.author == SCHEDULED_AUTHOR == "System (scheduled update)"
     assert (
         note.text == f"SSL certificate details checked from {world.host('good.test')}: no changes."
     )
-    assert note.created_at == moved_clock.current
-    assert device_row(services.engine, device).last_updated_at == moved_clock.current
+    assert note.created_at == moved_clock.now
+    assert device_row(services.engine, device).last_updated_at == moved_clock.now
     assert len(raw_files(services, device)) == raw_before  # nothing new, no RAW file
     assert result.asset_materializations_for_node("refresh_devices") == []
     assert any(
@@ -152,7 +152,7 @@ def test_raw_snapshots_written_by_a_run_are_materialized_with_their_metadata(
     assert result.success
     assert result.output_for_node("refresh_devices") == counts(updated=1)
     raw = raw_files(services, device)[0]
-    assert raw.created_at == moved_clock.current
+    assert raw.created_at == moved_clock.now
     assert raw.id is not None
     (materialization,) = result.asset_materializations_for_node("refresh_devices")
     assert materialization.asset_key == RAW_SNAPSHOTS == dg.AssetKey("raw_snapshots")
@@ -190,11 +190,7 @@ def test_a_failing_device_does_not_fail_the_batch_and_is_retried_in_an_hour(
     assert list(metadata["failed_devices"]) == [gid(failing)]
     job = update_job(services.engine, failing)
     assert job is not None
-    assert (
-        job.due_at
-        == moved_clock.current + RETRY_INTERVAL
-        == moved_clock.current + timedelta(hours=1)
-    )
+    assert job.due_at == moved_clock.now + RETRY_INTERVAL == moved_clock.now + timedelta(hours=1)
     assert job.claimed_by is None
     row = device_row(services.engine, failing)
     assert row.last_update_error
@@ -202,7 +198,7 @@ def test_a_failing_device_does_not_fail_the_batch_and_is_retried_in_an_hour(
     assert note.author == SCHEDULED_AUTHOR
     assert note.text == f"SSL certificate update failed: {row.last_update_error}"
     healthy_job = update_job(services.engine, healthy)
-    assert healthy_job is not None and healthy_job.due_at == moved_clock.current + WEEK
+    assert healthy_job is not None and healthy_job.due_at == moved_clock.now + WEEK
 
 
 def test_a_manual_launch_refreshes_the_given_devices_and_reports_invalid_ids(
@@ -233,9 +229,9 @@ def test_a_manual_launch_refreshes_the_given_devices_and_reports_invalid_ids(
     for device_id in (host, pem):
         note = notes(services, device_id)[0]
         assert note.author == author
-        assert note.created_at == moved_clock.current
+        assert note.created_at == moved_clock.now
     job = update_job(services.engine, host)
-    assert job is not None and job.due_at == moved_clock.current + WEEK
+    assert job is not None and job.due_at == moved_clock.now + WEEK
     assert job.claimed_by is None
     assert update_job(services.engine, pem) is None  # still never scheduled
 
@@ -250,7 +246,7 @@ def test_a_manual_launch_leaves_devices_another_run_is_refreshing(
 ) -> None:
     device = devices.ssl(world.host("good.test"))
     before = len(notes(services, device))
-    jobs.claim(services.engine, [device], claimed_by="run:other", now=moved_clock.current)
+    jobs.claim(services.engine, [device], claimed_by="run:other", now=moved_clock.now)
 
     result = manual_run([gid(device)], resource, instance)
 
@@ -307,7 +303,7 @@ def test_a_device_whose_update_cannot_start_is_released_until_the_retry(
     job = update_job(services.engine, device)
     assert job is not None
     assert (job.claimed_by, job.claimed_until) == (None, None)
-    assert job.due_at == moved_clock.current + jobs.DEFER_INTERVAL  # not on every tick
+    assert job.due_at == moved_clock.now + jobs.DEFER_INTERVAL  # not on every tick
     assert isinstance(tick(resource, instance), dg.SkipReason)
 
 

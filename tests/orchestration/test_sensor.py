@@ -20,7 +20,8 @@ from orchestration.refresh import (
 from orchestration.resources import TrackingResource
 from tests.conftest import World
 from tests.fakes import pki
-from tests.orchestration.helpers import Clock, Devices, gid, run_requests, tick, update_job
+from tests.orchestration.helpers import Devices, gid, run_requests, tick, update_job
+from tests.support.clock import Clock
 from tracking import jobs
 from tracking.access import Viewer
 from tracking.devices import set_device_active, set_tracking_enabled
@@ -91,11 +92,11 @@ def test_a_run_request_carries_the_batch_in_its_config_tags_and_run_key(
     assert request.tags[BATCH_SIZE_TAG] == "2"
     assert request.tags[FIRST_DUE_TAG] == first_job.due_at.isoformat()
     assert request.tags[LAST_DUE_TAG] == job.due_at.isoformat()
-    assert first_job.claimed_until == moved_clock.current + jobs.CLAIM_LEASE
+    assert first_job.claimed_until == moved_clock.now + jobs.CLAIM_LEASE
     assert isinstance(result, dg.SensorResult) and result.cursor is not None
     assert json.loads(result.cursor) == {
         "devices_claimed": 2,
-        "last_tick_at": moved_clock.current.isoformat(),
+        "last_tick_at": moved_clock.now.isoformat(),
         "newest_due_at": job.due_at.isoformat(),
     }
 
@@ -201,7 +202,7 @@ def test_nothing_due_is_a_readable_skip(
         "or every scheduled device is being refreshed."
     )
     assert not_yet.skip_message == (
-        f"No device is due for an update at {moved_clock.current.isoformat()}; "
+        f"No device is due for an update at {moved_clock.now.isoformat()}; "
         f"the next one is due at {job.due_at.isoformat()}."
     )
 

@@ -32,6 +32,7 @@ from models import (
 from models.db import reader, transaction
 from tests.fakes import pki
 from tests.fakes.tls_server import ServedCertificate, served
+from tests.support.clock import Clock
 from tracking import access, certificate_audit, clock, devices, inventory
 from tracking.access import Viewer
 from tracking.audit import (
@@ -94,18 +95,6 @@ class ScriptedTls:
             cipher="TLS_AES_128_GCM_SHA256",
             retrieved_at=clock.now(),
         )
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
 
 
 @dataclass
