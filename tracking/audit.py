@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from models import Device, DeviceCategory
+from models import Device, DeviceCategory, DomainDetailsRecord, SslDetailsRecord, UpdateJob
 from models.db import reader, transaction
 from tracking import clock
 from tracking.audit_records import (
@@ -37,6 +39,7 @@ from tracking.certificate_audit import (
 from tracking.domain_audit import DomainSnapshot, apply_domain, retrieve_domain
 from tracking.errors import DstrackError, ErrorCode, ValidationError
 from tracking.inventory import not_found, tracking_enabled
+from tracking.rawstore import RawStore
 from tracking.services import Services
 from tracking.sources import HostSource, SslSource
 
@@ -58,8 +61,10 @@ __all__ = [
     "record_failure",
     "reschedule",
     "result_message",
+    "retrieve",
     "retrieve_certificate",
     "retrieve_domain",
+    "save",
     "store_raw",
     "sync_job",
     "update_audit",
@@ -94,78 +99,123 @@ def audit_target(session: Session, device: Device) -> SslSource | str:
     )
 
 
-async def update_audit(services: Services, device_id: int, *, author: str) -> AuditResult:
-    """Refresh one device's audit now (forced update, Save & Update, scheduled refresh).
+@dataclass(frozen=True)
+class Retrieved:
+    """What one device's look-up gave, ready to be written (exactly one of the three)."""
 
-    Raises ``DstrackError`` only when the update cannot start (unknown device, a category
-    without an audit, tracking disabled for a host or domain); a failed retrieval is recorded
-    on the device and returned in ``AuditResult.error``.
-    """
-    with reader(services.engine) as session:
-        device = session.get(Device, device_id)
-        if device is None:
-            raise not_found("id", "Device")
-        target = audit_target(session, device)
+    device_id: int
+    what: str  # "SSL certificate" or "Domain", for notes
+    certificate: CertificateSnapshot | None = None
+    domain: DomainSnapshot | None = None
+    failure: DstrackError | None = None
 
-    if isinstance(target, str):
-        domain_snap = await retrieve_domain(services, target)
-        return _save(
-            services,
-            device_id,
-            lambda session, device: apply_domain(
-                session,
-                device,
-                domain_snap,
-                raw_store=services.raw_store,
-                author=author,
-                now=clock.now(),
-            ),
-            what="Domain",
-            author=author,
+    def apply(
+        self, session: Session, device: Device, *, raw_store: RawStore, author: str
+    ) -> AuditResult:
+        now = clock.now()
+        if self.failure is not None:
+            return record_failure(
+                session, device, self.failure, what=self.what, author=author, now=now
+            )
+        if self.domain is not None:
+            return apply_domain(
+                session, device, self.domain, raw_store=raw_store, author=author, now=now
+            )
+        assert self.certificate is not None
+        return apply_certificate(
+            session, device, self.certificate, raw_store=raw_store, author=author, now=now
         )
+
+
+def _targets(
+    services: Services, device_ids: Sequence[int]
+) -> dict[int, SslSource | str | DstrackError]:
+    """What to look up for each device (or why it can't be), read in one query."""
+    wanted = sorted(set(device_ids))
+    with reader(services.engine) as session:
+        devices = {d.id: d for d in session.exec(select(Device).where(col(Device.id).in_(wanted)))}
+        targets: dict[int, SslSource | str | DstrackError] = {}
+        for device_id in wanted:
+            device = devices.get(device_id)
+            try:
+                if device is None:
+                    raise not_found("id", "Device")
+                targets[device_id] = audit_target(session, device)
+            except DstrackError as error:
+                targets[device_id] = error
+    return targets
+
+
+async def retrieve(services: Services, device_id: int, target: SslSource | str) -> Retrieved:
+    """The network part of an update; a failed look-up is a result, not an exception."""
+    if isinstance(target, str):
+        return Retrieved(device_id, "Domain", domain=await retrieve_domain(services, target))
     try:
         snap = await retrieve_certificate(services, target)
     except DstrackError as error:
-        with transaction(services.engine) as session:
-            device = _still_there(session, device_id)
-            return record_failure(
-                session, device, error, what="SSL certificate", author=author, now=clock.now()
-            )
-    return _save(
-        services,
-        device_id,
-        lambda session, device: apply_certificate(
-            session, device, snap, raw_store=services.raw_store, author=author, now=clock.now()
-        ),
-        what="SSL certificate",
-        author=author,
-    )
+        return Retrieved(device_id, "SSL certificate", failure=error)
+    return Retrieved(device_id, "SSL certificate", certificate=snap)
 
 
-def _save(
-    services: Services,
-    device_id: int,
-    apply: Callable[[Session, Device], AuditResult],
-    *,
-    what: str,
-    author: str,
-) -> AuditResult:
-    """Write an update in one transaction; if that fails, the previous audit stays intact and
-    the error is recorded on the device in a second, small transaction."""
+def save(services: Services, retrieved: Sequence[Retrieved], *, author: str) -> list[AuditResult]:
+    """Write several updates in one transaction. If that fails, each is written in its own,
+    so one device's failure never loses the others' updates and each failure is recorded."""
+    if len(retrieved) > 1:
+        try:
+            with transaction(services.engine) as session, session.no_autoflush:
+                loaded = _preload(session, [r.device_id for r in retrieved])  # noqa: F841
+                return [
+                    r.apply(
+                        session,
+                        _still_there(session, r.device_id),
+                        raw_store=services.raw_store,
+                        author=author,
+                    )
+                    for r in retrieved
+                ]
+        except Exception:
+            log.info("a batch of %d updates is written one by one", len(retrieved), exc_info=True)
+    return [_save_one(services, r, author=author) for r in retrieved]
+
+
+def _preload(session: Session, device_ids: Sequence[int]) -> list[Any]:
+    """Load what the updates will read into the session, a query per table instead of per row.
+
+    The session's identity map holds rows weakly: keep the returned list while they are used.
+    """
+    rows: list[Any] = []
+    for model, key in (
+        (Device, Device.id),
+        (SslDetailsRecord, SslDetailsRecord.device_id),
+        (DomainDetailsRecord, DomainDetailsRecord.device_id),
+        (UpdateJob, UpdateJob.device_id),
+    ):
+        rows += session.exec(select(model).where(col(key).in_(device_ids))).all()
+    tracking_enabled(session)
+    return rows
+
+
+def _save_one(services: Services, retrieved: Retrieved, *, author: str) -> AuditResult:
+    """One update in one transaction; if that fails, the previous audit stays intact and the
+    error is recorded on the device in a second, small transaction."""
+    device_id = retrieved.device_id
     try:
         with transaction(services.engine) as session:
-            return apply(session, _still_there(session, device_id))
-    except DstrackError:
-        raise
+            device = _still_there(session, device_id)
+            return retrieved.apply(session, device, raw_store=services.raw_store, author=author)
+    except DstrackError as error:  # the device went away meanwhile
+        return AuditResult(device_id=device_id, error=error, is_domain=retrieved.what == "Domain")
     except Exception as exc:
         log.exception("saving the update of device %s failed", device_id)
         # A database error's text carries the SQL and its parameters (whole certificate
         # chains): the device shows only the driver's own message; the log has the rest.
         reason = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        error = DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {reason}")
+        failure = DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {reason}")
         with transaction(services.engine) as session:
             device = _still_there(session, device_id)
-            return record_failure(session, device, error, what=what, author=author, now=clock.now())
+            return record_failure(
+                session, device, failure, what=retrieved.what, author=author, now=clock.now()
+            )
 
 
 def _still_there(session: Session, device_id: int) -> Device:
@@ -175,35 +225,74 @@ def _still_there(session: Session, device_id: int) -> Device:
     return device
 
 
+async def update_audit(services: Services, device_id: int, *, author: str) -> AuditResult:
+    """Refresh one device's audit now (forced update, Save & Update, scheduled refresh).
+
+    Raises ``DstrackError`` only when the update cannot start (unknown device, a category
+    without an audit, tracking disabled for a host or domain); a failed retrieval is recorded
+    on the device and returned in ``AuditResult.error``.
+    """
+    target = _targets(services, [device_id])[device_id]
+    if isinstance(target, DstrackError):
+        raise target
+    return _save_one(services, await retrieve(services, device_id, target), author=author)
+
+
+def _unexpected(device_id: int) -> AuditResult:
+    log.exception("updating device %s failed unexpectedly", device_id)
+    error = DstrackError(
+        ErrorCode.UPDATE_FAILED, "The update failed unexpectedly; the error was logged."
+    )
+    return AuditResult(device_id=device_id, error=error)
+
+
 async def update_many(
     services: Services,
     device_ids: Sequence[int],
     *,
     author: str,
     concurrency: int = 8,
+    batch_size: int = 32,
 ) -> list[AuditResult]:
-    """Update several devices with at most ``concurrency`` look-ups in flight, in input order.
+    """Update several devices with at most ``concurrency`` look-ups in flight; results in
+    input order. Finished look-ups are written ``batch_size`` at a time (see :func:`save`).
 
     One device failing never stops the others: its error is in its result.
     """
+    targets = _targets(services, device_ids)
+    results: dict[int, AuditResult] = {}
+    pending: list[Retrieved] = []
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(device_id: int) -> AuditResult:
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        try:
+            for result in save(services, batch, author=author):
+                results[result.device_id] = result
+        except Exception:
+            # A bug or a database outage must not take the other devices' results with it.
+            for item in batch:
+                results[item.device_id] = _unexpected(item.device_id)
+
+    async def one(device_id: int) -> None:
+        target = targets[device_id]
+        if isinstance(target, DstrackError):
+            results[device_id] = AuditResult(device_id=device_id, error=target)
+            return
         async with gate:
             try:
-                return await update_audit(services, device_id, author=author)
-            except DstrackError as error:
-                return AuditResult(device_id=device_id, error=error)
+                retrieved = await retrieve(services, device_id, target)
             except Exception:
-                # A bug or a database outage must not take the other devices' results with it
-                # (gather would raise, leaving their updates running unawaited).
-                log.exception("updating device %s failed unexpectedly", device_id)
-                unexpected = DstrackError(
-                    ErrorCode.UPDATE_FAILED, "The update failed unexpectedly; the error was logged."
-                )
-                return AuditResult(device_id=device_id, error=unexpected)
+                results[device_id] = _unexpected(device_id)
+                return
+        pending.append(retrieved)
+        if len(pending) >= batch_size:
+            flush()
 
-    return list(await asyncio.gather(*(one(i) for i in device_ids)))
+    await asyncio.gather(*(one(i) for i in targets))
+    flush()
+    return [results[i] for i in device_ids]
 
 
 def result_message(result: AuditResult) -> str:

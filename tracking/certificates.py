@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import idna
 from cryptography import x509
@@ -434,6 +435,15 @@ class ChainVerdict:
     reason: str | None  # short human text when not trusted
 
 
+class TrustRoots(tuple[x509.Certificate, ...]):
+    """Trusted root certificates, with cryptography's ``Store`` of them built once: building
+    it for a system store of ~150 roots costs more than the verification itself."""
+
+    @cached_property
+    def store(self) -> verification.Store:
+        return verification.Store(list(self))
+
+
 def verify_chain(
     chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: datetime
 ) -> ChainVerdict:
@@ -460,7 +470,8 @@ def _verifier(
     leaf: x509.Certificate, roots: Sequence[x509.Certificate], at: datetime
 ) -> verification.ServerVerifier | None:
     """A verifier for the first SAN of ``leaf`` usable as a subject (a wildcard label filled in)."""
-    builder = verification.PolicyBuilder().store(verification.Store(list(roots))).time(at)
+    store = roots.store if isinstance(roots, TrustRoots) else verification.Store(list(roots))
+    builder = verification.PolicyBuilder().store(store).time(at)
     try:
         names = _subject_alternative_names(leaf)
     except ValueError:

@@ -188,11 +188,16 @@ def default_products(engine: Engine) -> dict[str, int]:
 
 
 def tracking_enabled(session: Session) -> bool:
-    setting = session.get(AppSetting, TRACKING_ENABLED_KEY)
-    return setting is None or setting.value == "true"
+    """Read once per session: every update of a batch asks it again."""
+    if TRACKING_ENABLED_KEY not in session.info:
+        setting = session.get(AppSetting, TRACKING_ENABLED_KEY)
+        session.info[TRACKING_ENABLED_KEY] = setting is None or setting.value == "true"
+    enabled: bool = session.info[TRACKING_ENABLED_KEY]
+    return enabled
 
 
 def store_tracking_enabled(session: Session, enabled: bool) -> None:
+    session.info[TRACKING_ENABLED_KEY] = enabled
     setting = session.get(AppSetting, TRACKING_ENABLED_KEY)
     if setting is None:
         session.add(AppSetting(key=TRACKING_ENABLED_KEY, value="true" if enabled else "false"))

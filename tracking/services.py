@@ -15,6 +15,7 @@ from typing import Protocol
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
+from tracking.certificates import TrustRoots
 from tracking.probes.dns import DnsLookup, lookup_records
 from tracking.probes.registration import RegistrationOutcome, lookup_registration
 from tracking.probes.resolver import Resolver, resolver_for
@@ -67,11 +68,11 @@ class Services:
     )
 
     @cached_property
-    def trust_roots(self) -> Sequence[x509.Certificate]:
+    def trust_roots(self) -> TrustRoots:
         """The system trust store plus ``DSTRACK_CA_BUNDLE``, read once."""
         if self.roots_override is not None:
-            return self.roots_override
-        return load_trust_roots(self.settings.ca_bundle)
+            return TrustRoots(self.roots_override)
+        return TrustRoots(load_trust_roots(self.settings.ca_bundle))
 
 
 def build_services(settings: Settings, engine: Engine) -> Services:

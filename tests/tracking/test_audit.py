@@ -426,6 +426,60 @@ async def test_many_devices_are_updated_a_bounded_number_at_a_time(env: Env) -> 
     assert env.tls.most_in_flight == 3
 
 
+async def test_finished_look_ups_are_saved_together_and_one_bad_save_sinks_no_other(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [await env.device(f"h{i}.example") for i in range(5)]
+    env.clock.advance(DAY)
+    for i in range(5):  # every certificate renewed: each update writes a RAW file
+        env.tls.serving[f"h{i}.example"] = certificate(f"h{i}.example", expires_in=300 * DAY)
+    before = {i: state(env.engine, i) for i in ids}
+    doomed = certificate("h2.example", expires_in=300 * DAY)
+    env.tls.serving["h2.example"] = doomed
+    real_put = env.services.raw_store.put
+
+    def put(content: bytes) -> StoredBlob:
+        if doomed.chain_pem.encode() in content:
+            raise OSError(28, "No space left on device")
+        return real_put(content)
+
+    monkeypatch.setattr(env.services.raw_store, "put", put)
+    results = await update_many(env.services, ids, author="tester", batch_size=5)
+
+    # The batch's transaction failed on h2, so each update was written on its own.
+    assert [r.error.code if r.error else None for r in results] == [
+        None,
+        None,
+        ErrorCode.SAVE_FAILED,
+        None,
+        None,
+    ]
+    for i, device_id in enumerate(ids):
+        after = state(env.engine, device_id)
+        if i == 2:
+            assert_failure_recorded(
+                before[device_id], after, results[i], code=ErrorCode.SAVE_FAILED, now=env.clock.now
+            )
+        else:
+            renewed = env.tls.serving[f"h{i}.example"]
+            assert isinstance(renewed, ServedCertificate)
+            assert after["ssl_details"]["valid_until"] == renewed.leaf.cert.not_valid_after_utc
+            assert len(after["raw_files"]) == 2
+
+
+async def test_a_batch_is_written_with_a_few_queries_not_a_few_per_device(env: Env) -> None:
+    ids = [await env.device(f"h{i}.example") for i in range(20)]
+    env.clock.advance(DAY)
+    statements: list[str] = []
+    sa.event.listen(env.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    results = await update_many(env.services, ids, author="tester", batch_size=20)
+
+    assert all(r.ok and not r.changed for r in results)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 8, "\n".join(s.split("WHERE")[0][-60:] for s in selects)
+
+
 def test_result_messages() -> None:
     ok = AuditResult(device_id=1)
     assert result_message(ok) == "The SSL certificate was updated."
