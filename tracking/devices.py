@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -172,13 +172,11 @@ def _plan(services: Services, viewer: Viewer, new: NewDevice) -> _Plan:
         if new.category == DeviceCategory.SSL_CERTIFICATE:
             source = _parse_source(new.ssl_source)
             _ensure_retrieval_allowed(session, source)
-            return _Plan(organization, product.id, name, description, source=source)
-        if new.category == DeviceCategory.DOMAIN:
+            plan = replace(plan, source=source)
+        elif new.category == DeviceCategory.DOMAIN:
             domain = _parse_domain(new.domain)
             retrieve = tracking_enabled(session) and not domain.is_wildcard
-            return _Plan(
-                organization, product.id, name, description, domain=domain, retrieve_domain=retrieve
-            )
+            plan = replace(plan, domain=domain, retrieve_domain=retrieve)
     return plan
 
 
