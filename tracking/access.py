@@ -6,6 +6,7 @@ Only a SHA-256 of each token is stored; tokens are random, so a plain hash suffi
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from models.db import reader, retry_on_conflict, transaction
 from tracking import clock
 from tracking.errors import ErrorCode, ValidationError
 from tracking.text import clean_name
+
+log = logging.getLogger(__name__)
 
 ADMIN_LEVEL_NAME = "Administrator"
 ADMIN_USER_NAME = "admin"
@@ -130,7 +133,10 @@ def _ensure_admin_user(engine: Engine) -> User:
 
 
 def register_token(engine: Engine, *, user_id: int, token: str) -> None:
-    """Make ``token`` valid for the user; registering the same token again changes nothing."""
+    """Make ``token`` valid for the user; registering the same token again changes nothing.
+
+    A token once revoked stays revoked: a leaked token must not come back with a restart.
+    """
     digest = hash_token(token)
 
     def register() -> None:
@@ -138,6 +144,8 @@ def register_token(engine: Engine, *, user_id: int, token: str) -> None:
             existing = session.exec(select(ApiToken).where(ApiToken.token_sha256 == digest)).first()
             if existing is None:
                 session.add(ApiToken(user_id=user_id, token_sha256=digest, created_at=clock.now()))
+            elif existing.revoked_at is not None:
+                log.warning("the configured token was revoked and stays revoked; set a new one")
 
     retry_on_conflict(register)
 
