@@ -365,7 +365,9 @@ class _Transport:
 
     def _accept(self) -> None:
         conn, _ = self._tcp.accept()
-        thread = threading.Thread(target=self._serve_stream, args=(conn,), daemon=True)
+        thread = threading.Thread(
+            target=self._serve_stream, args=(conn,), name="fake-dns-tcp", daemon=True
+        )
         with self._lock:
             self._connections[conn] = thread
         thread.start()
