@@ -17,11 +17,6 @@ def now() -> datetime:
     return _clock()
 
 
-def set_clock(clock: Callable[[], datetime]) -> None:
-    global _clock
-    _clock = clock
-
-
 @contextmanager
 def use_clock(clock: Callable[[], datetime]) -> Iterator[None]:
     """Run a block with another clock; the previous one is restored afterwards."""

@@ -179,11 +179,6 @@ def list_products(engine: Engine) -> list[Product]:
         return list(session.exec(select(Product).order_by(Product.id)))  # type: ignore[arg-type]
 
 
-def default_products(engine: Engine) -> dict[str, int]:
-    with reader(engine) as session:
-        return {d.category: d.product_id for d in session.exec(select(CategoryDefaultProduct))}
-
-
 # Domain & SSL Tracking switch ------------------------------------------------------------
 
 
