@@ -39,6 +39,7 @@ from tracking.certificate_audit import (
 from tracking.domain_audit import DomainSnapshot, apply_domain, retrieve_domain
 from tracking.errors import DstrackError, ErrorCode, ValidationError
 from tracking.inventory import not_found, tracking_enabled
+from tracking.probes.ares import shared_channels
 from tracking.rawstore import RawStore
 from tracking.services import Services
 from tracking.sources import HostSource, SslSource
@@ -290,7 +291,8 @@ async def update_many(
         if len(pending) >= batch_size:
             flush()
 
-    await asyncio.gather(*(one(i) for i in targets))
+    with shared_channels():  # one c-ares channel for the batch's host look-ups
+        await asyncio.gather(*(one(i) for i in targets))
     flush()
     return [results[i] for i in device_ids]
 

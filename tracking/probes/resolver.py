@@ -1,7 +1,7 @@
 """Address resolution for probes: a host name -> its IPv4 and IPv6 addresses.
 
-With ``DSTRACK_DNS_NAMESERVERS`` set, names are resolved with dnspython against exactly those
-servers (A and AAAA, CNAME chains followed); otherwise with the system resolver
+With ``DSTRACK_DNS_NAMESERVERS`` set, names are resolved with c-ares against exactly those
+servers (A and AAAA, CNAME chains in the answer followed); otherwise with the system resolver
 (``getaddrinfo``), so ``/etc/hosts`` applies. IP literals are returned without any query.
 
 A host that cannot be resolved is "SSL Certificate not found" for users, so every failure is a
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import dns.asyncresolver
@@ -26,9 +27,11 @@ import dns.nameserver
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
+import pycares
 
 from tracking.errors import ErrorCode, ProbeError
-from tracking.settings import Settings
+from tracking.probes.ares import LoopChannel, QueryFailed, channel_for
+from tracking.settings import Nameserver, Settings
 
 ResolutionKind = Literal["nxdomain", "no_address", "servfail", "timeout", "refused", "error"]
 
@@ -61,7 +64,8 @@ class Resolver(Protocol):
 
 
 def make_dns_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
-    """A dnspython resolver on the configured nameservers (else the system's), no cache.
+    """A dnspython resolver for the DNS records probe, on the configured nameservers (else
+    the system's), no cache.
 
     Each query may take ``probe_timeout_s`` in total (``lifetime``).
     """
@@ -118,43 +122,78 @@ def _most_telling(kinds: list[ResolutionKind]) -> ResolutionKind:
 
 
 class DnsResolver:
-    """Resolves with dnspython against the configured nameservers."""
+    """Resolves with c-ares against the configured nameservers (see ``tracking.probes.ares``
+    for why c-ares, and for how long its answers are kept)."""
 
-    def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
-        self._resolver = resolver
+    def __init__(self, nameservers: Sequence[Nameserver], timeout_s: float) -> None:
+        if not nameservers:
+            raise ValueError("DnsResolver needs at least one nameserver")
+        self.servers = tuple(_server_text(ns) for ns in nameservers)
+        self._timeout_s = timeout_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DnsResolver:
-        return cls(make_dns_resolver(settings))
+        return cls(settings.dns_nameservers, settings.probe_timeout_s)
 
     async def resolve_addresses(self, host: str) -> list[str]:
         literal = ip_literal(host)
         if literal is not None:
             return [literal]
-        try:
-            qname = dns.name.from_text(host)
-        except (dns.exception.DNSException, UnicodeError) as exc:
-            raise ResolutionError("nxdomain", host, str(exc)) from exc
-        results = await asyncio.gather(
-            self._query(qname, dns.rdatatype.A),
-            self._query(qname, dns.rdatatype.AAAA),
-            return_exceptions=True,
-        )
+        with channel_for(self.servers, self._timeout_s) as channel:
+            results = await asyncio.gather(
+                self._query(channel, host, pycares.QUERY_TYPE_A),
+                self._query(channel, host, pycares.QUERY_TYPE_AAAA),
+                return_exceptions=True,
+            )
         addresses = [a for r in results if isinstance(r, list) for a in r]
         if addresses:  # one family failing does not hide the other's addresses
             return _ordered(addresses)
         errors = [r for r in results if isinstance(r, BaseException)]
         for error in errors:
-            if not isinstance(error, Exception):
+            if not isinstance(error, ResolutionError):
                 raise error  # cancellation and the like
-        kinds = [failure_kind(e) for e in errors]
-        kind = _most_telling(kinds)
-        detail = next((str(e) for e, k in zip(errors, kinds, strict=True) if k == kind), None)
-        raise ResolutionError(kind, host, detail)
+        if not errors:  # both answered with CNAMEs only (the target is not in the answer)
+            raise ResolutionError("no_address", host)
+        kind = _most_telling([e.kind for e in errors if isinstance(e, ResolutionError)])
+        raise next(e for e in errors if isinstance(e, ResolutionError) and e.kind == kind)
 
-    async def _query(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> list[str]:
-        answer = await self._resolver.resolve(qname, rdtype, search=False)
-        return [rdata.to_text() for rdata in answer]
+    async def _query(self, channel: LoopChannel, host: str, query_type: int) -> list[str]:
+        """The addresses of one family, CNAME chains in the answer followed."""
+        try:
+            answer = channel.query(host, query_type)
+        except (pycares.AresError, UnicodeError) as exc:  # a name c-ares cannot encode
+            raise ResolutionError("nxdomain", host, str(exc)) from exc
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                result = await answer
+        except TimeoutError as exc:
+            raise ResolutionError("timeout", host) from exc
+        except QueryFailed as exc:
+            raise ResolutionError(_ARES_KINDS.get(exc.errno, "error"), host, str(exc)) from exc
+        return [
+            record.data.addr
+            for record in result.answer
+            if record.type == query_type and hasattr(record.data, "addr")
+        ]
+
+
+# c-ares status -> kind. NOTFOUND is NXDOMAIN, NODATA an empty answer; a name c-ares cannot
+# even encode does not exist either.
+_ARES_KINDS: dict[int, ResolutionKind] = {
+    pycares.errno.ARES_ENOTFOUND: "nxdomain",
+    pycares.errno.ARES_EBADNAME: "nxdomain",
+    pycares.errno.ARES_ENODATA: "no_address",
+    pycares.errno.ARES_ESERVFAIL: "servfail",
+    pycares.errno.ARES_EREFUSED: "refused",
+    pycares.errno.ARES_ETIMEOUT: "timeout",
+}
+
+
+def _server_text(nameserver: Nameserver) -> str:
+    """c-ares's ``ip:port`` form (``[v6]:port``)."""
+    if ":" in nameserver.host:
+        return f"[{nameserver.host}]:{nameserver.port}"
+    return f"{nameserver.host}:{nameserver.port}"
 
 
 class SystemResolver:

@@ -1,4 +1,4 @@
-"""Address resolution: configured nameservers (dnspython) and the system resolver."""
+"""Address resolution: configured nameservers (c-ares) and the system resolver."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import time
 from typing import Any
 
 import dns.nameserver
+import pycares
 import pytest
 
 from tests.fakes.dns_server import DnsServer, ZoneData
 from tracking.errors import MESSAGES, ErrorCode, ProbeError
+from tracking.probes.ares import shared_channels
 from tracking.probes.resolver import (
     DnsResolver,
     ResolutionError,
@@ -113,6 +115,52 @@ async def test_timeout(server: DnsServer) -> None:
 async def test_one_family_failing_keeps_the_other(server: DnsServer) -> None:
     server.set_fault("dual.test.", "servfail", rtype="AAAA")
     assert await resolve(server, "dual.test") == ["192.0.2.1"]
+
+
+async def test_one_family_timing_out_keeps_the_other(server: DnsServer) -> None:
+    server.set_fault("dual.test.", "timeout", rtype="AAAA")
+    assert await resolve(server, "dual.test", timeout_s=0.5) == ["192.0.2.1"]
+
+
+async def test_every_lookup_sees_the_current_answer(server: DnsServer) -> None:
+    """c-ares caches answers for their TTL (300 s here) in a channel; a look-up outside a
+    batch must still see a record changed a moment ago (a forced update after a DNS fix)."""
+    resolver = resolver_for(server.settings())
+    assert await resolver.resolve_addresses("v6.test") == ["2001:db8::1"]
+    server.set_records("v6.test.", "AAAA", "2001:db8::99")
+    assert await resolver.resolve_addresses("v6.test") == ["2001:db8::99"]
+
+
+async def test_a_batch_shares_one_channel_and_closes_it(
+    server: DnsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[pycares.Channel] = []
+    closed: list[pycares.Channel] = []
+
+    class Counted(pycares.Channel):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            opened.append(self)
+
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    monkeypatch.setattr(pycares, "Channel", Counted)
+    resolver = resolver_for(server.settings())
+    with shared_channels():
+        found = await asyncio.gather(*(resolver.resolve_addresses(h) for h in ["v4.test"] * 5))
+        assert found == [["192.0.2.3", "192.0.2.10", "192.0.2.20"]] * 5
+        assert (len(opened), closed) == (1, [])
+    assert closed == opened
+    await resolver.resolve_addresses("v6.test")  # outside: a channel of its own, closed after
+    assert len(opened) == 2
+    assert closed == opened
+
+
+def test_nameservers_are_given_to_c_ares_with_their_ports() -> None:
+    resolver = DnsResolver((Nameserver("127.0.0.1", 5353), Nameserver("::1")), timeout_s=3)
+    assert resolver.servers == ("127.0.0.1:5353", "[::1]:53")
 
 
 async def test_a_failure_beats_no_address(server: DnsServer) -> None:
