@@ -164,7 +164,7 @@ def save(services: Services, retrieved: Sequence[Retrieved], *, author: str) -> 
     if len(retrieved) > 1:
         try:
             with transaction(services.engine) as session, session.no_autoflush:
-                loaded = _preload(session, [r.device_id for r in retrieved])  # noqa: F841
+                loaded = _preload(session, retrieved)  # noqa: F841
                 return [
                     r.apply(
                         session,
@@ -179,19 +179,25 @@ def save(services: Services, retrieved: Sequence[Retrieved], *, author: str) -> 
     return [_save_one(services, r, author=author) for r in retrieved]
 
 
-def _preload(session: Session, device_ids: Sequence[int]) -> list[Any]:
-    """Load what the updates will read into the session, a query per table instead of per row.
+def _preload(session: Session, retrieved: Sequence[Retrieved]) -> list[Any]:
+    """Load what the updates will read into the session, a query per table instead of per row
+    (and no query for a kind of details no update in the batch writes).
 
     The session's identity map holds rows weakly: keep the returned list while they are used.
     """
+    every = [r.device_id for r in retrieved]
+    certificates = [r.device_id for r in retrieved if r.certificate is not None]
+    domains = [r.device_id for r in retrieved if r.domain is not None]
+    tables: list[tuple[Any, Any, list[int]]] = [
+        (Device, Device.id, every),
+        (UpdateJob, UpdateJob.device_id, every),
+        (SslDetailsRecord, SslDetailsRecord.device_id, certificates),
+        (DomainDetailsRecord, DomainDetailsRecord.device_id, domains),
+    ]
     rows: list[Any] = []
-    for model, key in (
-        (Device, Device.id),
-        (SslDetailsRecord, SslDetailsRecord.device_id),
-        (DomainDetailsRecord, DomainDetailsRecord.device_id),
-        (UpdateJob, UpdateJob.device_id),
-    ):
-        rows += session.exec(select(model).where(col(key).in_(device_ids))).all()
+    for model, key, device_ids in tables:
+        if device_ids:
+            rows += session.exec(select(model).where(col(key).in_(device_ids))).all()
     tracking_enabled(session)
     return rows
 

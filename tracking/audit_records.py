@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from models import ActivityNote, Device, RawFile, UpdateJob
 from tracking.errors import DstrackError
@@ -43,6 +43,14 @@ class AuditResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def assign(row: SQLModel, **values: object) -> None:
+    """Set the columns whose value differs. Setting an equal value would change nothing and
+    still cost SQLModel's per-attribute work, which adds up over a refresh of unchanged rows."""
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
 
 
 def describe_changes(changes: Iterable[Change]) -> str:
@@ -100,11 +108,14 @@ def reschedule(
             interval_seconds=int(planned.interval.total_seconds()),
             reason=planned.reason,
         )
-    job.due_at = planned.due_at
-    job.interval_seconds = int(planned.interval.total_seconds())
-    job.reason = planned.reason
-    job.claimed_by = None
-    job.claimed_until = None
+    assign(
+        job,
+        due_at=planned.due_at,
+        interval_seconds=int(planned.interval.total_seconds()),
+        reason=planned.reason,
+        claimed_by=None,
+        claimed_until=None,
+    )
     session.add(job)
     return planned
 

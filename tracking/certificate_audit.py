@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from cryptography import x509
 from sqlmodel import Session
@@ -15,6 +16,7 @@ from tracking.audit_records import (
     Change,
     RawContent,
     add_note,
+    assign,
     describe_changes,
     reschedule,
     store_raw,
@@ -47,6 +49,10 @@ class CertificateSnapshot:
     cipher: str | None
     retrieved_at: datetime
 
+    @cached_property
+    def chain_pem(self) -> str:
+        return chain_to_pem(self.chain)
+
     def raw(self) -> RawContent:
         """The chain as PEM, preceded by the handshake facts (text outside PEM blocks)."""
         stamp = self.retrieved_at.strftime("%Y%m%dT%H%M%SZ")
@@ -70,7 +76,7 @@ class CertificateSnapshot:
         ]
         if self.hostname_matches is not None:
             facts.append(f"host name matches: {'yes' if self.hostname_matches else 'no'}")
-        text = "".join(f"# {line}\n" for line in facts) + chain_to_pem(self.chain)
+        text = "".join(f"# {line}\n" for line in facts) + self.chain_pem
         return RawContent(name, "application/x-pem-file", text.encode())
 
 
@@ -159,7 +165,7 @@ def _verdict_changes(old: SslDetailsRecord, snap: CertificateSnapshot) -> list[C
             ("Host Name Matches", _yes_no(old.hostname_matches), _yes_no(snap.hostname_matches))
         )
     same_leaf = old.fingerprint_sha256 == snap.details.fingerprint_sha256
-    if same_leaf and old.chain_pem != chain_to_pem(snap.chain):
+    if same_leaf and old.chain_pem != snap.chain_pem:
         changes.append(
             ("Chain", f"{old.chain_length} certificate(s)", f"{len(snap.chain)} certificate(s)")
         )
@@ -194,9 +200,7 @@ def apply_certificate(
     _fill_record(record, snap)
     session.add(record)
 
-    device.expires_at = snap.details.valid_until
-    device.last_updated_at = now
-    device.last_update_error = None
+    assign(device, expires_at=snap.details.valid_until, last_updated_at=now, last_update_error=None)
     session.add(device)
 
     result = AuditResult(device_id=device.id, first=old is None, changes=changes)
@@ -226,22 +230,25 @@ def _note(snap: CertificateSnapshot, *, first: bool, changes: list[Change]) -> s
 
 def _fill_record(record: SslDetailsRecord, snap: CertificateSnapshot) -> None:
     d = snap.details
-    record.common_name = d.common_name
-    record.valid_from = d.valid_from
-    record.valid_until = d.valid_until
-    record.issued_by = d.issued_by
-    record.organization = d.organization
-    record.organizational_unit = d.organizational_unit
-    record.location = d.location
-    record.serial_number = d.serial_number
-    record.signature_algorithm = d.signature_algorithm
-    record.subject_alternative_names = list(d.subject_alternative_names)
-    record.fingerprint_sha256 = d.fingerprint_sha256
-    record.chain_pem = chain_to_pem(snap.chain)
-    record.chain_length = len(snap.chain)
-    record.trusted = snap.verdict.trusted
-    record.trust_error = snap.verdict.reason
-    record.hostname_matches = snap.hostname_matches
-    record.address = snap.address
-    record.protocol = snap.protocol
-    record.retrieved_at = snap.retrieved_at
+    assign(
+        record,
+        common_name=d.common_name,
+        valid_from=d.valid_from,
+        valid_until=d.valid_until,
+        issued_by=d.issued_by,
+        organization=d.organization,
+        organizational_unit=d.organizational_unit,
+        location=d.location,
+        serial_number=d.serial_number,
+        signature_algorithm=d.signature_algorithm,
+        subject_alternative_names=list(d.subject_alternative_names),
+        fingerprint_sha256=d.fingerprint_sha256,
+        chain_pem=snap.chain_pem,
+        chain_length=len(snap.chain),
+        trusted=snap.verdict.trusted,
+        trust_error=snap.verdict.reason,
+        hostname_matches=snap.hostname_matches,
+        address=snap.address,
+        protocol=snap.protocol,
+        retrieved_at=snap.retrieved_at,
+    )

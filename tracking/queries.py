@@ -60,19 +60,69 @@ def _device_filters(query: Any, viewer: Viewer, filters: DeviceQuery) -> Any:
     return query
 
 
+@dataclass(frozen=True, slots=True)
+class OrganizationName:
+    """What a list of devices shows of their organizations."""
+
+    id: int
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductName:
+    """What a list of devices shows of their products."""
+
+    id: int
+    name: str
+    is_system: bool
+
+
+@dataclass(frozen=True)
+class DeviceList:
+    devices: list[Device]
+    has_next: bool
+    total: int
+    organizations: dict[int, OrganizationName]
+    products: dict[int, ProductName]
+
+
 def list_devices(
     engine: Engine, viewer: Viewer, filters: DeviceQuery, *, after: int | None, limit: int
-) -> tuple[list[Device], bool, int]:
-    """A page of devices by id (keyset), whether more follow, and the total count."""
-    page = _device_filters(select(Device), viewer, filters)
+) -> DeviceList:
+    """A page of devices by id (keyset), whether more follow, the total count, and the
+    organizations and products of the page's devices (from the same query: the page joins the
+    organizations anyway, for visibility)."""
+    page = _device_filters(
+        select(
+            Device,
+            col(Organization.name),
+            col(Organization.type),
+            col(Product.name),
+            col(Product.is_system),
+        ).join(Product, col(Product.id) == col(Device.product_id)),
+        viewer,
+        filters,
+    )
     if after is not None:
         page = page.where(col(Device.id) > after)
     page = page.order_by(col(Device.id)).limit(limit + 1)
     count = _device_filters(select(sa.func.count(col(Device.id))), viewer, filters)
     with reader(engine) as session:
-        rows = list(session.exec(page).all())
+        rows = session.exec(page).all()
         total = session.exec(count).one()
-    return rows[:limit], len(rows) > limit, int(total)
+    devices = []
+    organizations: dict[int, OrganizationName] = {}
+    products: dict[int, ProductName] = {}
+    for device, organization_name, organization_type, product_name, is_system in rows[:limit]:
+        devices.append(device)
+        if device.organization_id not in organizations:
+            organizations[device.organization_id] = OrganizationName(
+                device.organization_id, organization_name, organization_type
+            )
+        if device.product_id not in products:
+            products[device.product_id] = ProductName(device.product_id, product_name, is_system)
+    return DeviceList(devices, len(rows) > limit, int(total), organizations, products)
 
 
 def list_organizations(

@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import dns.asyncresolver
 import dns.exception
@@ -30,7 +30,7 @@ import dns.resolver
 import pycares
 
 from tracking.errors import ErrorCode, ProbeError
-from tracking.probes.ares import LoopChannel, QueryFailed, channel_for
+from tracking.probes.ares import QueryFailed, channel_for
 from tracking.settings import Nameserver, Settings
 
 ResolutionKind = Literal["nxdomain", "no_address", "servfail", "timeout", "refused", "error"]
@@ -139,42 +139,44 @@ class DnsResolver:
         literal = ip_literal(host)
         if literal is not None:
             return [literal]
+        families = (pycares.QUERY_TYPE_A, pycares.QUERY_TYPE_AAAA)
         with channel_for(self.servers, self._timeout_s) as channel:
-            results = await asyncio.gather(
-                self._query(channel, host, pycares.QUERY_TYPE_A),
-                self._query(channel, host, pycares.QUERY_TYPE_AAAA),
-                return_exceptions=True,
-            )
-        addresses = [a for r in results if isinstance(r, list) for a in r]
+            try:
+                answers = [channel.query(host, family) for family in families]
+            except (pycares.AresError, UnicodeError) as exc:  # a name c-ares cannot encode
+                raise ResolutionError("nxdomain", host, str(exc)) from exc
+            # Both families are asked at once, each given the whole time (plain futures: a
+            # task per query would cost more than c-ares's work).
+            try:
+                await asyncio.wait(answers, timeout=self._timeout_s)
+            finally:
+                for answer in answers:
+                    answer.cancel()  # no-op when done; else the late answer is ignored
+        outcomes = [_outcome(answer, host, f) for answer, f in zip(answers, families, strict=True)]
+        addresses = [a for outcome in outcomes if isinstance(outcome, list) for a in outcome]
         if addresses:  # one family failing does not hide the other's addresses
             return _ordered(addresses)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        for error in errors:
-            if not isinstance(error, ResolutionError):
-                raise error  # cancellation and the like
+        errors = [outcome for outcome in outcomes if isinstance(outcome, ResolutionError)]
         if not errors:  # both answered with CNAMEs only (the target is not in the answer)
             raise ResolutionError("no_address", host)
-        kind = _most_telling([e.kind for e in errors if isinstance(e, ResolutionError)])
-        raise next(e for e in errors if isinstance(e, ResolutionError) and e.kind == kind)
+        kind = _most_telling([e.kind for e in errors])
+        raise next(e for e in errors if e.kind == kind)
 
-    async def _query(self, channel: LoopChannel, host: str, query_type: int) -> list[str]:
-        """The addresses of one family, CNAME chains in the answer followed."""
-        try:
-            answer = channel.query(host, query_type)
-        except (pycares.AresError, UnicodeError) as exc:  # a name c-ares cannot encode
-            raise ResolutionError("nxdomain", host, str(exc)) from exc
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                result = await answer
-        except TimeoutError as exc:
-            raise ResolutionError("timeout", host) from exc
-        except QueryFailed as exc:
-            raise ResolutionError(_ARES_KINDS.get(exc.errno, "error"), host, str(exc)) from exc
-        return [
-            record.data.addr
-            for record in result.answer
-            if record.type == query_type and hasattr(record.data, "addr")
-        ]
+
+def _outcome(answer: asyncio.Future[Any], host: str, family: int) -> list[str] | ResolutionError:
+    """One family's addresses (CNAME chains in the answer followed), or why there are none."""
+    if answer.cancelled():
+        return ResolutionError("timeout", host)
+    failure = answer.exception()
+    if isinstance(failure, QueryFailed):
+        return ResolutionError(_ARES_KINDS.get(failure.errno, "error"), host, str(failure))
+    if failure is not None:
+        raise failure
+    return [
+        record.data.addr
+        for record in answer.result().answer
+        if record.type == family and hasattr(record.data, "addr")
+    ]
 
 
 # c-ares status -> kind. NOTFOUND is NXDOMAIN, NODATA an empty answer; a name c-ares cannot
