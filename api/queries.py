@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from sqlalchemy.engine import Engine
+from strawberry.types.nodes import SelectedField, Selection
 
 from api.context import Info
 from api.inputs import DeviceFilter
@@ -17,6 +18,7 @@ from api.types import (
     Device,
     DeviceConnection,
     DeviceEdge,
+    DevicePage,
     Node,
     Organization,
     OrganizationConnection,
@@ -66,6 +68,21 @@ def _after(after: str | None) -> int | None:
 def _cursor(pk: int | None) -> str:
     assert pk is not None
     return encode_id("cursor", pk)
+
+
+def _selects(fields: Iterable[Selection], path: Sequence[str]) -> bool:
+    """Whether the selections of ``fields`` reach the field ``path`` (GraphQL names), through
+    fragments too; directives (@skip, @include) are not looked at, so this may say yes."""
+    for field in fields:
+        for selection in field.selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == path[0] and (
+                    len(path) == 1 or _selects([selection], path[1:])
+                ):
+                    return True
+            elif _selects([selection], path):
+                return True
+    return False
 
 
 def _filter_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
@@ -145,24 +162,28 @@ class Query:
                 active=filter.active,
                 expiring_before=filter.expiring_before,
             )
-        rows, has_next, total = queries.list_devices(
+        listing = queries.list_devices(
             info.context.services.engine,
             info.context.viewer,
             filters,
             after=_after(after),
             limit=_page_size(first),
+            ssl_details=_selects(info.selected_fields, ("edges", "node", "sslDetails")),
         )
-        info.context.loaders.prime_devices(rows)
-        edges = [DeviceEdge(cursor=_cursor(r.id), node=Device.from_row(r)) for r in rows]
+        info.context.loaders.prime_devices(listing.devices)
+        page = DevicePage(listing)
+        edges = [
+            DeviceEdge(cursor=_cursor(r.id), node=Device.from_row(r, page)) for r in listing.devices
+        ]
         return DeviceConnection(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=has_next,
+                has_next_page=listing.has_next,
                 has_previous_page=after is not None,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            total_count=total,
+            total_count=listing.total,
         )
 
     @strawberry.field

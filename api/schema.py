@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 import strawberry
+from graphql import ASTValidationRule, DocumentNode, GraphQLSchema, parse
 from graphql.error import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
+    SchemaExtension,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
+from strawberry.schema.schema import validate_document
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from api.mutations import Mutation
@@ -25,6 +32,57 @@ log = logging.getLogger("dstrack.api")
 MAX_DEPTH = 12
 MAX_TOKENS = 4000
 MAX_ALIASES = 50
+
+# The depth and alias limits (QueryDepthLimiter, MaxAliasesLimiter) as validation rules made
+# once: the extensions would make new rule classes per request, which no cache could match.
+LIMITS = (depth_limit(MAX_DEPTH, should_ignore=None), alias_limit(MAX_ALIASES))
+
+CACHED_DOCUMENTS = 128
+MAX_CACHED_QUERY = 20_000  # characters: a body may be 1 MiB, the cache holds at most 128 such
+
+
+@lru_cache(maxsize=CACHED_DOCUMENTS)
+def _parse(query: str, **options: Any) -> DocumentNode:
+    return parse(query, **options)
+
+
+@lru_cache(maxsize=CACHED_DOCUMENTS)
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> tuple[GraphQLError, ...]:
+    return tuple(validate_document(schema, document, rules))
+
+
+class DocumentCache(SchemaExtension):
+    """Each distinct query text is parsed and validated once, not on every request.
+
+    Parsing and validating a page's query costs more than executing a small one. The cache is
+    keyed by the text and the parse options (the token limit), then by the parsed document and
+    the validation rules (the limits included), so a cached document passed the same checks as
+    a fresh one; queries failing to parse are not cached. Bounded in count and text length.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query
+        if query is not None and len(query) <= MAX_CACHED_QUERY:
+            context.graphql_document = _parse(query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        query = context.query
+        if (
+            document is not None
+            and query is not None
+            and len(query) <= MAX_CACHED_QUERY
+            and context.validation_rules
+            and context.pre_execution_errors is None
+        ):
+            errors = _validate(context.schema._schema, document, context.validation_rules)
+            context.pre_execution_errors = list(errors)
+        yield
 
 
 def _is_internal(error: GraphQLError) -> bool:
@@ -59,11 +117,16 @@ def _parse_datetime(value: object) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _serialize_datetime(value: datetime) -> str:
+    """ISO-8601 in UTC (what the database gives is UTC already: no conversion then)."""
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
+
+
 UtcDateTime = strawberry.scalar(
     name="DateTime",
     description="ISO-8601 date and time, shown in UTC with its offset; "
     "an input without an offset is taken as UTC.",
-    serialize=lambda value: value.astimezone(UTC).isoformat(),
+    serialize=_serialize_datetime,
     parse_value=_parse_datetime,
 )
 
@@ -73,9 +136,9 @@ schema = strawberry.Schema(
     types=[Device, Organization, Contract, Product, User],
     scalar_overrides={datetime: UtcDateTime},
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: AddValidationRules(list(LIMITS)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        DocumentCache,  # after the limits, which set the parse options and validation rules
         MaskInternalErrors,
     ],
 )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 import strawberry
 
 from api.context import Info
@@ -20,6 +23,7 @@ from models import SecurityLevel as SecurityLevelRow
 from models import SslSourceKind as SslSourceKindEnum
 from tracking.errors import DstrackError
 from tracking.ids import encode_id
+from tracking.queries import DeviceList, OrganizationName, ProductName
 from tracking.schedule import iso_duration
 from tracking.sources import unicode_name
 
@@ -53,7 +57,7 @@ class Organization(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: OrganizationRow) -> Organization:
+    def from_row(cls, row: OrganizationRow | OrganizationName) -> Organization:
         assert row.id is not None
         return cls(
             id=strawberry.ID(encode_id("Organization", row.id)),
@@ -89,7 +93,7 @@ class Product(Node):
     is_system: bool
 
     @classmethod
-    def from_row(cls, row: ProductRow) -> Product:
+    def from_row(cls, row: ProductRow | ProductName) -> Product:
         assert row.id is not None
         return cls(
             id=strawberry.ID(encode_id("Product", row.id)), name=row.name, is_system=row.is_system
@@ -131,7 +135,8 @@ class SslDetails:
     retrieved_at: datetime
 
     @classmethod
-    def from_row(cls, row: SslDetailsRecord) -> SslDetails:
+    def from_row(cls, row: SslDetailsRecord | sa.Row[Any]) -> SslDetails:
+        """From the record, or from a plain row of its table (same names, no ORM object)."""
         return cls(
             common_name=row.common_name,
             valid_from=row.valid_from,
@@ -260,6 +265,32 @@ class RawFile(Node):
         )
 
 
+class DevicePage:
+    """What the devices of one page point to, fetched with the page itself.
+
+    A page resolves the organization, product and SSL details of its devices from here with
+    plain synchronous resolvers: a DataLoader would cost a coroutine and a future per device
+    and field, which was most of the time of a large page. SSL details are here when the query
+    asks for them (``ssl_details`` is None otherwise, and the DataLoader serves them). Devices
+    reached any other way (``node``, ``device``, ``parent``, ``children``, mutation payloads)
+    use the DataLoaders.
+    """
+
+    def __init__(self, listing: DeviceList) -> None:
+        self.organizations = {
+            pk: Organization.from_row(row) for pk, row in listing.organizations.items()
+        }
+        self.products = {pk: Product.from_row(row) for pk, row in listing.products.items()}
+        self.ssl_details = (
+            None
+            if listing.ssl_details is None
+            else {pk: SslDetails.from_row(row) for pk, row in listing.ssl_details.items()}
+        )
+
+
+_SSL_CERTIFICATE = DeviceCategoryEnum.SSL_CERTIFICATE
+
+
 @strawberry.type
 class Device(Node):
     name: str
@@ -272,9 +303,10 @@ class Device(Node):
     expires_at: datetime | None
     row: strawberry.Private[DeviceRow]
     pk: strawberry.Private[int]
+    page: strawberry.Private[DevicePage | None] = None
 
     @classmethod
-    def from_row(cls, row: DeviceRow) -> Device:
+    def from_row(cls, row: DeviceRow, page: DevicePage | None = None) -> Device:
         assert row.id is not None
         return cls(
             id=strawberry.ID(encode_id("Device", row.id)),
@@ -288,10 +320,16 @@ class Device(Node):
             expires_at=row.expires_at,
             row=row,
             pk=row.id,
+            page=page,
         )
 
-    @strawberry.field
-    async def organization(self, info: Info) -> Organization:
+    @strawberry.field(graphql_type=Organization)
+    def organization(self, info: Info) -> Organization | Awaitable[Organization]:
+        if self.page is not None:
+            return self.page.organizations[self.row.organization_id]
+        return self._load_organization(info)
+
+    async def _load_organization(self, info: Info) -> Organization:
         row = await info.context.loaders.organization.load(self.row.organization_id)
         return Organization.from_row(row)
 
@@ -302,8 +340,13 @@ class Device(Node):
         row = await info.context.loaders.contract.load(self.row.contract_id)
         return Contract.from_row(row) if row else None
 
-    @strawberry.field
-    async def product(self, info: Info) -> Product:
+    @strawberry.field(graphql_type=Product)
+    def product(self, info: Info) -> Product | Awaitable[Product]:
+        if self.page is not None:
+            return self.page.products[self.row.product_id]
+        return self._load_product(info)
+
+    async def _load_product(self, info: Info) -> Product:
         row = await info.context.loaders.product.load(self.row.product_id)
         return Product.from_row(row)
 
@@ -331,10 +374,15 @@ class Device(Node):
             pem=row.ssl_pem,
         )
 
-    @strawberry.field
-    async def ssl_details(self, info: Info) -> SslDetails | None:
-        if self.row.category != DeviceCategoryEnum.SSL_CERTIFICATE:
+    @strawberry.field(graphql_type=SslDetails | None)
+    def ssl_details(self, info: Info) -> SslDetails | Awaitable[SslDetails | None] | None:
+        if self.row.category != _SSL_CERTIFICATE:
             return None
+        if self.page is not None and self.page.ssl_details is not None:
+            return self.page.ssl_details.get(self.pk)
+        return self._load_ssl_details(info)
+
+    async def _load_ssl_details(self, info: Info) -> SslDetails | None:
         row = await info.context.loaders.ssl_details.load(self.pk)
         return SslDetails.from_row(row) if row else None
 

@@ -19,6 +19,7 @@ from models import (
     Product,
     RawFile,
     SecurityLevel,
+    SslDetailsRecord,
     User,
 )
 from models.db import reader
@@ -85,36 +86,61 @@ class DeviceList:
     total: int
     organizations: dict[int, OrganizationName]
     products: dict[int, ProductName]
+    ssl_details: dict[int, sa.Row[Any]] | None = None
+    """Plain rows of ``ssl_details`` by device id, when asked for; None when not."""
+
+
+_SSL_DETAILS = SslDetailsRecord.__table__  # type: ignore[attr-defined]
 
 
 def list_devices(
-    engine: Engine, viewer: Viewer, filters: DeviceQuery, *, after: int | None, limit: int
+    engine: Engine,
+    viewer: Viewer,
+    filters: DeviceQuery,
+    *,
+    after: int | None,
+    limit: int,
+    ssl_details: bool = False,
 ) -> DeviceList:
     """A page of devices by id (keyset), whether more follow, the total count, and the
-    organizations and products of the page's devices (from the same query: the page joins the
-    organizations anyway, for visibility)."""
-    page = _device_filters(
-        select(
-            Device,
-            col(Organization.name),
-            col(Organization.type),
-            col(Product.name),
-            col(Product.is_system),
-        ).join(Product, col(Product.id) == col(Device.product_id)),
-        viewer,
-        filters,
-    )
+    organizations and products of the page's devices; with ``ssl_details``, their SSL details
+    too (as plain rows: no ORM objects).
+
+    One query: the page joins the organizations anyway (for visibility) and carries the count
+    as an uncorrelated subquery, which the database evaluates once. Only an empty page after a
+    cursor needs a second query for the count.
+    """
+    count = _device_filters(sa.select(sa.func.count(col(Device.id))), viewer, filters)
+    page = sa.select(
+        Device,
+        col(Organization.name),
+        col(Organization.type),
+        col(Product.name),
+        col(Product.is_system),
+        count.correlate(None).scalar_subquery(),
+    ).join(Product, col(Product.id) == col(Device.product_id))
+    if ssl_details:
+        page = page.add_columns(sa.orm.Bundle("ssl_details", *_SSL_DETAILS.c)).outerjoin(
+            _SSL_DETAILS, _SSL_DETAILS.c.device_id == col(Device.id)
+        )
+    page = _device_filters(page, viewer, filters)
     if after is not None:
         page = page.where(col(Device.id) > after)
     page = page.order_by(col(Device.id)).limit(limit + 1)
-    count = _device_filters(select(sa.func.count(col(Device.id))), viewer, filters)
     with reader(engine) as session:
-        rows = session.exec(page).all()
-        total = session.exec(count).one()
+        rows = session.execute(page).all()
+        if rows:
+            total = rows[0][5]
+        elif after is None:
+            total = 0  # the page has the count's conditions and no cursor
+        else:
+            total = session.execute(count).scalar_one()
     devices = []
     organizations: dict[int, OrganizationName] = {}
     products: dict[int, ProductName] = {}
-    for device, organization_name, organization_type, product_name, is_system in rows[:limit]:
+    details: dict[int, sa.Row[Any]] = {}
+    for row in rows[:limit]:
+        device, organization_name, organization_type, product_name, is_system = row[:5]
         devices.append(device)
         if device.organization_id not in organizations:
             organizations[device.organization_id] = OrganizationName(
@@ -122,7 +148,16 @@ def list_devices(
             )
         if device.product_id not in products:
             products[device.product_id] = ProductName(device.product_id, product_name, is_system)
-    return DeviceList(devices, len(rows) > limit, int(total), organizations, products)
+        if ssl_details and row[6].device_id is not None:
+            details[row[6].device_id] = row[6]
+    return DeviceList(
+        devices,
+        len(rows) > limit,
+        int(total),
+        organizations,
+        products,
+        details if ssl_details else None,
+    )
 
 
 def list_organizations(
