@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,12 +33,11 @@ from models.db import reader, transaction
 from tests.fakes import pki
 from tests.fakes.tls_server import ServedCertificate, served
 from tests.support.clock import Clock
-from tracking import access, audit, certificate_audit, clock, devices, inventory
+from tracking import access, certificate_audit, clock, devices, inventory
 from tracking.access import Viewer
 from tracking.audit import (
     SSL_UPDATED_MESSAGE,
     AuditResult,
-    Retrieved,
     result_message,
     update_audit,
     update_many,
@@ -467,36 +465,6 @@ async def test_finished_look_ups_are_saved_together_and_one_bad_save_sinks_no_ot
             assert isinstance(renewed, ServedCertificate)
             assert after["ssl_details"]["valid_until"] == renewed.leaf.cert.not_valid_after_utc
             assert len(after["raw_files"]) == 2
-
-
-async def test_look_ups_wait_while_the_database_falls_behind(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Batches are written on a worker thread while look-ups go on, but a slow database holds
-    them back: what waits to be written stays bounded (memory), and nothing is lost."""
-    ids = [await env.device(f"h{i}.example") for i in range(30)]
-    env.clock.advance(DAY)
-    env.tls.calls.clear()
-    written = 0
-    waiting: list[int] = []
-    real_save = audit.save
-
-    def slow_save(services: Services, batch: Sequence[Retrieved], *, author: str) -> Any:
-        nonlocal written
-        waiting.append(len(env.tls.calls) - written)  # looked up, not yet written
-        time.sleep(0.02)
-        results = real_save(services, batch, author=author)
-        written += len(batch)
-        return results
-
-    monkeypatch.setattr(audit, "save", slow_save)
-    results = await update_many(env.services, ids, author="tester", concurrency=4, batch_size=2)
-
-    assert all(r.ok for r in results) and written == len(ids)
-    # Per batch of 2: one being written, two queued, one held by each of the 4 look-up slots
-    # waiting to queue its batch; plus the 4 look-ups in flight. Unbounded, it would reach 28.
-    assert max(waiting) <= 2 * (1 + 2 + 4) + 4
-    assert len(waiting) == len(ids) // 2
 
 
 async def test_a_batch_is_written_with_a_few_queries_not_a_few_per_device(env: Env) -> None:
