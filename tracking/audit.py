@@ -264,61 +264,42 @@ async def update_many(
     """Update several devices with at most ``concurrency`` look-ups in flight; results in
     input order. Finished look-ups are written ``batch_size`` at a time (see :func:`save`).
 
-    The writes run on a worker thread, one batch after the other, while the look-ups go on:
-    the database's waits and its C code then overlap with the handshakes (OpenSSL and the
-    database drivers release the GIL). At most two batches wait to be written; look-ups pause
-    when the database falls behind, so memory stays bounded.
-
     One device failing never stops the others: its error is in its result.
     """
     targets = _targets(services, device_ids)
     results: dict[int, AuditResult] = {}
     pending: list[Retrieved] = []
-    batches: asyncio.Queue[list[Retrieved] | None] = asyncio.Queue(maxsize=2)
     gate = asyncio.Semaphore(concurrency)
 
-    def write(batch: list[Retrieved]) -> list[AuditResult]:
-        try:
-            return save(services, batch, author=author)
-        except Exception:
-            # A bug or a database outage must not take the other devices' results with it.
-            return [_unexpected(item.device_id) for item in batch]
-
-    async def writer() -> None:
-        while (batch := await batches.get()) is not None:
-            for result in await asyncio.to_thread(write, batch):
-                results[result.device_id] = result
-
-    async def flush() -> None:
+    def flush() -> None:
         batch = pending[:]
         pending.clear()
-        if batch:
-            await batches.put(batch)
+        try:
+            for result in save(services, batch, author=author):
+                results[result.device_id] = result
+        except Exception:
+            # A bug or a database outage must not take the other devices' results with it.
+            for item in batch:
+                results[item.device_id] = _unexpected(item.device_id)
 
     async def one(device_id: int) -> None:
         target = targets[device_id]
         if isinstance(target, DstrackError):
             results[device_id] = AuditResult(device_id=device_id, error=target)
             return
-        async with gate:  # held while a full batch waits: look-ups pause meanwhile
+        async with gate:
             try:
                 retrieved = await retrieve(services, device_id, target)
             except Exception:
                 results[device_id] = _unexpected(device_id)
                 return
-            pending.append(retrieved)
-            if len(pending) >= batch_size:
-                await flush()
+        pending.append(retrieved)
+        if len(pending) >= batch_size:
+            flush()
 
-    writing = asyncio.create_task(writer())
-    try:
-        with shared_channels():  # one c-ares channel for the batch's host look-ups
-            await asyncio.gather(*(one(i) for i in targets))
-        await flush()
-        await batches.put(None)
-        await writing
-    finally:
-        writing.cancel()  # only matters when the look-ups were cancelled
+    with shared_channels():  # one c-ares channel for the batch's host look-ups
+        await asyncio.gather(*(one(i) for i in targets))
+    flush()
     return [results[i] for i in device_ids]
 
 
