@@ -43,6 +43,7 @@ from tracking.probes.ares import shared_channels
 from tracking.rawstore import RawStore
 from tracking.services import Services
 from tracking.sources import HostSource, SslSource
+from tracking.unchanged_refresh import write_unchanged
 
 log = logging.getLogger(__name__)
 
@@ -159,21 +160,27 @@ async def retrieve(services: Services, device_id: int, target: SslSource | str) 
 
 
 def save(services: Services, retrieved: Sequence[Retrieved], *, author: str) -> list[AuditResult]:
-    """Write several updates in one transaction. If that fails, each is written in its own,
-    so one device's failure never loses the others' updates and each failure is recorded."""
+    """Write several updates in one transaction (those that found their certificate unchanged
+    with a few statements for all, see ``tracking.unchanged_refresh``). If that fails, each
+    is written in its own, so one device's failure never loses the others' updates and each
+    failure is recorded."""
     if len(retrieved) > 1:
         try:
             with transaction(services.engine) as session, session.no_autoflush:
-                loaded = _preload(session, retrieved)  # noqa: F841
-                return [
-                    r.apply(
+                snapshots = [(r.device_id, r.certificate) for r in retrieved if r.certificate]
+                unchanged = write_unchanged(session, snapshots, author=author, now=clock.now())
+                rest = [r for r in retrieved if r.device_id not in unchanged]
+                loaded = _preload(session, rest) if rest else []  # noqa: F841
+                written = {
+                    r.device_id: r.apply(
                         session,
                         _still_there(session, r.device_id),
                         raw_store=services.raw_store,
                         author=author,
                     )
-                    for r in retrieved
-                ]
+                    for r in rest
+                }
+                return [unchanged.get(r.device_id) or written[r.device_id] for r in retrieved]
         except Exception:
             log.info("a batch of %d updates is written one by one", len(retrieved), exc_info=True)
     return [_save_one(services, r, author=author) for r in retrieved]
@@ -269,7 +276,6 @@ async def update_many(
     targets = _targets(services, device_ids)
     results: dict[int, AuditResult] = {}
     pending: list[Retrieved] = []
-    gate = asyncio.Semaphore(concurrency)
 
     def flush() -> None:
         batch = pending[:]
@@ -282,23 +288,29 @@ async def update_many(
             for item in batch:
                 results[item.device_id] = _unexpected(item.device_id)
 
-    async def one(device_id: int) -> None:
-        target = targets[device_id]
+    to_retrieve = []
+    for device_id, target in targets.items():
         if isinstance(target, DstrackError):
             results[device_id] = AuditResult(device_id=device_id, error=target)
-            return
-        async with gate:
+        else:
+            to_retrieve.append((device_id, target))
+    queue = iter(to_retrieve)
+
+    async def worker() -> None:
+        # ``concurrency`` workers take the next device from one iterator: as many look-ups
+        # in flight, without a task and a semaphore wait per device.
+        for device_id, target in queue:
             try:
                 retrieved = await retrieve(services, device_id, target)
             except Exception:
                 results[device_id] = _unexpected(device_id)
-                return
-        pending.append(retrieved)
-        if len(pending) >= batch_size:
-            flush()
+                continue
+            pending.append(retrieved)
+            if len(pending) >= batch_size:
+                flush()
 
     with shared_channels():  # one c-ares channel for the batch's host look-ups
-        await asyncio.gather(*(one(i) for i in targets))
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(to_retrieve)))))
     flush()
     return [results[i] for i in device_ids]
 

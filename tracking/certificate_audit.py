@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
+import sqlalchemy as sa
 from cryptography import x509
 from sqlmodel import Session
 
@@ -136,7 +138,11 @@ def set_source(device: Device, source: SslSource) -> None:
         device.ssl_pem = None
 
 
-def _details_of(record: SslDetailsRecord) -> SslDetails:
+# The last audit: the ORM row, or the same columns read as a plain row (unchanged_refresh).
+StoredDetails = SslDetailsRecord | sa.Row[Any]
+
+
+def _details_of(record: StoredDetails) -> SslDetails:
     return SslDetails(
         common_name=record.common_name,
         valid_from=record.valid_from,
@@ -156,7 +162,12 @@ def _yes_no(value: bool | None) -> str | None:
     return None if value is None else ("yes" if value else "no")
 
 
-def _verdict_changes(old: SslDetailsRecord, snap: CertificateSnapshot) -> list[Change]:
+def certificate_changes(old: StoredDetails, snap: CertificateSnapshot) -> list[Change]:
+    """What differs from the last audit: SSL Details, then the verdicts and the chain."""
+    return details_changes(_details_of(old), snap.details) + _verdict_changes(old, snap)
+
+
+def _verdict_changes(old: StoredDetails, snap: CertificateSnapshot) -> list[Change]:
     changes: list[Change] = []
     if old.trusted != snap.verdict.trusted:
         changes.append(("Chain Trusted", _yes_no(old.trusted), _yes_no(snap.verdict.trusted)))
@@ -186,7 +197,7 @@ def apply_certificate(
     old = session.get(SslDetailsRecord, device.id)
     changes: list[Change] = []
     if old is not None:
-        changes = details_changes(_details_of(old), snap.details) + _verdict_changes(old, snap)
+        changes = certificate_changes(old, snap)
     record = old or SslDetailsRecord(
         device_id=device.id,
         valid_from=snap.details.valid_from,
@@ -207,13 +218,14 @@ def apply_certificate(
     result.changed = result.first or bool(changes)
     if result.changed:
         result.raw_file = store_raw(session, device, snap.raw(), raw_store=raw_store, now=now)
-    result.note = _note(snap, first=result.first, changes=changes)
+    result.note = certificate_note(snap, first=result.first, changes=changes)
     add_note(session, device, result.note, author=author, now=now)
     result.next_update = reschedule(session, device, outcome=Outcome.OK, now=now)
     return result
 
 
-def _note(snap: CertificateSnapshot, *, first: bool, changes: list[Change]) -> str:
+def certificate_note(snap: CertificateSnapshot, *, first: bool, changes: list[Change]) -> str:
+    """The Activity note of a certificate update."""
     is_host = isinstance(snap.source, HostSource)
     where = f" from {snap.source.display}" if isinstance(snap.source, HostSource) else " (PEM)"
     if first:

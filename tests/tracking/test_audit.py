@@ -467,6 +467,57 @@ async def test_finished_look_ups_are_saved_together_and_one_bad_save_sinks_no_ot
             assert len(after["raw_files"]) == 2
 
 
+CERTIFICATE_INDEPENDENT = (
+    "trusted",
+    "trust_error",
+    "hostname_matches",
+    "retrieved_at",
+    "address",
+    "protocol",
+    "chain_length",
+)
+
+
+async def test_an_unchanged_refresh_writes_the_same_alone_and_in_a_batch(env: Env) -> None:
+    """A batch writes unchanged certificates with bulk statements (tracking.unchanged_refresh),
+    one device alone goes through the ORM: the stored result must not differ."""
+    ids = [await env.device(f"h{i}.example") for i in range(3)]
+    env.clock.advance(DAY)
+    with transaction(env.engine) as session:  # as if the sensor had claimed the jobs
+        for job in session.exec(select(UpdateJob)).all():
+            job.claimed_by, job.claimed_until = "sensor", env.clock.now + DAY
+
+    alone = await update_audit(env.services, ids[0], author="tester")
+    together = await update_many(env.services, ids[1:], author="tester")
+
+    def stored(index: int) -> dict[str, Any]:
+        found = state(env.engine, ids[index])
+        del found["device"]["id"], found["device"]["name"], found["device"]["ssl_host"]
+        del found["job"]["device_id"]
+        # What does not depend on the certificate, which is each host's own.
+        details = found["ssl_details"]
+        found["ssl_details"] = {key: details[key] for key in CERTIFICATE_INDEPENDENT}
+        last = found["notes"][-1]
+        found["notes"] = [len(found["notes"]), last["author"], last["created_at"]]
+        found["raw_files"] = len(found["raw_files"])  # the first audit's only
+        found["expiry_in"] = found["device"].pop("expires_at") - env.clock.now
+        found["note"] = last["text"].replace(f"h{index}.example", "HOST")
+        return found
+
+    assert stored(1) == stored(0) == stored(2)
+    assert stored(0)["note"] == "SSL certificate details checked from HOST: no changes."
+    assert stored(0)["job"]["claimed_by"] is None
+    for result in [alone, *together]:
+        assert (result.changed, result.first, result.changes, result.raw_file) == (
+            False,
+            False,
+            [],
+            None,
+        )
+    assert alone.next_update == together[0].next_update == together[1].next_update
+    assert together[0].note.endswith("from h1.example: no changes.")
+
+
 async def test_a_batch_is_written_with_a_few_queries_not_a_few_per_device(env: Env) -> None:
     ids = [await env.device(f"h{i}.example") for i in range(20)]
     env.clock.advance(DAY)

@@ -102,6 +102,8 @@ def failure_kind(exc: BaseException) -> ResolutionKind:
 def ip_literal(host: str) -> str | None:
     """The canonical text of an IP address literal (``[v6]`` accepted), else None."""
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" not in text and not text.replace(".", "").isdigit():
+        return None  # a host name: no need for ipaddress's (costly) refusal
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
