@@ -322,6 +322,7 @@ class _Transport:
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._stream_threads: list[threading.Thread] = []  # every one started, ended or not
         self._thread = threading.Thread(target=self._serve, name="fake-dns", daemon=True)
         self._thread.start()
 
@@ -338,7 +339,10 @@ class _Transport:
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        for thread in connections.values():
+        # Also those that already left _connections but are still ending.
+        with self._lock:
+            threads = list(self._stream_threads)
+        for thread in threads:
             thread.join()
         for sock in (self._udp, self._tcp, self._wake_r, self._wake_w):
             sock.close()
@@ -370,6 +374,7 @@ class _Transport:
         )
         with self._lock:
             self._connections[conn] = thread
+            self._stream_threads.append(thread)
         thread.start()
 
     def _serve_stream(self, conn: socket.socket) -> None:
