@@ -58,7 +58,7 @@ from tracking.sources import HostSource
 TARGET = 0.5
 CONCURRENCY = 16  # orchestration.refresh.DEFAULT_CONCURRENCY
 AUTHOR = "System (benchmark)"
-ROUNDS = 3  # bare and steady passes alternate; the medians are compared
+ROUNDS = 5  # bare and steady passes alternate; the medians are compared
 
 
 @dataclass

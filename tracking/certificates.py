@@ -160,25 +160,26 @@ def ssl_details(cert: x509.Certificate) -> SslDetails:
     """The reference's SSL Details of ``cert``. Expired, not yet valid, self-signed and
     untrusted certificates are decoded like any other; only an empty issuer (no Certificate
     Authority value) or undecodable extensions give ``SSL_DETAILS_UNAVAILABLE``."""
-    if not cert.issuer.rdns:
+    issuer_name = cert.issuer  # cryptography builds the Name anew at every access
+    if not issuer_name.rdns:
         raise ProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE)
     try:
         sans = _subject_alternative_names(cert)
     except ValueError as exc:  # malformed or duplicate extensions
         raise ProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE) from exc
-    subject, issuer = cert.subject, cert.issuer
-    location = [_first(subject, oid) for oid in _LOCATION_OIDS]
+    subject, issuer = _first_values(cert.subject), _first_values(issuer_name)
+    location = [subject.get(oid) for oid in _LOCATION_OIDS]
     return SslDetails(
-        common_name=_first(subject, NameOID.COMMON_NAME),
+        common_name=subject.get(NameOID.COMMON_NAME),
         valid_from=cert.not_valid_before_utc,
         valid_until=cert.not_valid_after_utc,
         issued_by=(
-            _first(issuer, NameOID.COMMON_NAME)
-            or _first(issuer, NameOID.ORGANIZATION_NAME)
-            or _rfc2253(issuer)
+            issuer.get(NameOID.COMMON_NAME)
+            or issuer.get(NameOID.ORGANIZATION_NAME)
+            or _rfc2253(issuer_name)
         ),
-        organization=_first(subject, NameOID.ORGANIZATION_NAME),
-        organizational_unit=_first(subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
+        organization=subject.get(NameOID.ORGANIZATION_NAME),
+        organizational_unit=subject.get(NameOID.ORGANIZATIONAL_UNIT_NAME),
         location=", ".join(part for part in location if part) or None,
         serial_number=_serial_text(cert),
         signature_algorithm=_SIGNATURE_ALGORITHMS.get(
@@ -217,12 +218,15 @@ def _field_text(details: SslDetails, field: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
-    """The first non-empty value of ``oid`` in ``name``: absent values are None, never ""."""
-    for attribute in name.get_attributes_for_oid(oid):
-        if isinstance(attribute.value, str) and attribute.value:
-            return attribute.value
-    return None
+def _first_values(name: x509.Name) -> dict[x509.ObjectIdentifier, str]:
+    """The first non-empty value of each attribute type in ``name``, in one pass (absent
+    values are missing, never ""); asking the ``Name`` per type scans it every time."""
+    values: dict[x509.ObjectIdentifier, str] = {}
+    for attribute in name:
+        value = attribute.value
+        if isinstance(value, str) and value and attribute.oid not in values:
+            values[attribute.oid] = value
+    return values
 
 
 def _serial_text(cert: x509.Certificate) -> str:
