@@ -266,7 +266,7 @@ async def update_many(
     *,
     author: str,
     concurrency: int = 8,
-    batch_size: int = 32,
+    batch_size: int = 64,
 ) -> list[AuditResult]:
     """Update several devices with at most ``concurrency`` look-ups in flight; results in
     input order. Finished look-ups are written ``batch_size`` at a time (see :func:`save`).
