@@ -82,6 +82,20 @@ def process_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine (0 when there is none):
+    on a 2-core machine the database competes with the client for the cores."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        if "(postgres)" in text:
+            total += process_cpu_seconds(int(stat.parent.name))
+    return total
+
+
 def rss_mb() -> float:
     """Resident set size of this process now, in MB (VmRSS)."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -41,6 +41,7 @@ from benchmarks.common import (
     heading,
     host_device_rows,
     insert_chunked,
+    postgres_cpu_seconds,
     postgres_database,
     say,
     sqlite_database,
@@ -68,6 +69,7 @@ class Phase:
     wall: float
     client_cpu: float
     server_cpu: float
+    database_cpu: float
 
     @property
     def rate(self) -> float:
@@ -83,7 +85,8 @@ class Phase:
             f"  {self.label:<52} {self.rate:6.0f}/s  ({self.count} in {self.wall:5.2f} s; "
             f"client CPU {self.cpu_per_item * 1000:.2f} ms each, "
             f"{self.client_cpu / self.wall:4.0%}; "
-            f"server CPU {self.server_cpu / self.wall:4.0%})"
+            f"server CPU {self.server_cpu / self.wall:4.0%}"
+            + (f"; PostgreSQL {self.database_cpu / self.wall:4.0%})" if self.database_cpu else ")")
         )
 
 
@@ -91,9 +94,17 @@ async def measure(
     label: str, servers: LocalServers, count: int, work: Callable[[], Awaitable[object]]
 ) -> Phase:
     cpu0, server0, start = cpu_seconds(), servers.cpu_seconds(), time.perf_counter()
+    database0 = postgres_cpu_seconds()
     await work()
     wall = time.perf_counter() - start
-    phase = Phase(label, count, wall, cpu_seconds() - cpu0, servers.cpu_seconds() - server0)
+    phase = Phase(
+        label,
+        count,
+        wall,
+        cpu_seconds() - cpu0,
+        servers.cpu_seconds() - server0,
+        postgres_cpu_seconds() - database0,
+    )
     phase.show()
     return phase
 
