@@ -54,6 +54,8 @@ def write_unchanged(
     """Write, in the caller's transaction, the refreshes among ``snapshots`` (device id,
     snapshot) that changed nothing and keep an existing job; their results by device id.
     The others are left to the caller."""
+    if not snapshots:
+        return {}
     ids = [device_id for device_id, _ in snapshots]
     details = sa.select(*_DETAILS).where(_DETAILS[0].in_(ids))
     olds = {row.device_id: row for row in session.execute(details)}
