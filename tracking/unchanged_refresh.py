@@ -15,13 +15,19 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
 from models import ActivityNote, Device, SslDetailsRecord, UpdateJob
 from tracking.audit_records import AuditResult
 from tracking.certificate_audit import CertificateSnapshot, certificate_changes, certificate_note
 from tracking.inventory import tracking_enabled
 from tracking.schedule import Outcome, job_wanted, next_update
+
+# Core tables, as tracking.jobs has them: the writes below skip the ORM.
+_devices = Device.__table__  # type: ignore[attr-defined]
+_ssl_details = SslDetailsRecord.__table__  # type: ignore[attr-defined]
+_notes = ActivityNote.__table__  # type: ignore[attr-defined]
+_jobs = UpdateJob.__table__  # type: ignore[attr-defined]
 
 # What the diff with the last audit reads (tracking.certificate_audit.certificate_changes).
 _DETAILS = [
@@ -133,25 +139,18 @@ def write_unchanged(
         results[device_id] = AuditResult(device_id=device_id, note=note, next_update=planned)
 
     if results:  # one executemany per table
-        _update_by_key(session, Device, "id", device_rows)
-        _update_by_key(session, SslDetailsRecord, "device_id", detail_rows)
-        session.execute(sa.insert(_table(ActivityNote)), note_rows)
-        _update_by_key(session, UpdateJob, "device_id", job_rows)
+        _update_by_key(session, _devices, "id", device_rows)
+        _update_by_key(session, _ssl_details, "device_id", detail_rows)
+        session.execute(sa.insert(_notes), note_rows)
+        _update_by_key(session, _jobs, "device_id", job_rows)
     return results
 
 
-def _table(model: type[SQLModel]) -> sa.Table:
-    table = sa.inspect(model).local_table  # the mapped table
-    assert isinstance(table, sa.Table)
-    return table
-
-
 def _update_by_key(
-    session: Session, model: type[SQLModel], key: str, rows: list[dict[str, object]]
+    session: Session, table: sa.Table, key: str, rows: list[dict[str, object]]
 ) -> None:
     """``UPDATE table SET ... WHERE key = ?`` for every row (Core executemany: the ORM's bulk
     UPDATE costs more per row than the statement itself)."""
-    table = _table(model)
     columns = [name for name in rows[0] if name != key]
     statement = (
         sa.update(table)
