@@ -24,7 +24,7 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,14 @@ ORDER BY d.id
 LIMIT 101
 """
 RAW_COUNT = "SELECT count(d.id) FROM devices d JOIN organizations o ON o.id = d.organization_id"
+
+
+def raw_page(engine: sa.Engine) -> tuple[Sequence[sa.Row[Any]], int]:
+    """The equivalent raw SQL: the page's rows (one more than a page of 100) and the total."""
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(RAW_PAGE).all()
+        total: int = connection.exec_driver_sql(RAW_COUNT).scalar_one()
+    return rows, total
 
 
 @strawberry.type
@@ -181,9 +189,7 @@ def _bare_schema(engine: sa.Engine) -> strawberry.Schema:
     class BareQuery:
         @strawberry.field
         def devices(self, first: int = 20) -> _Connection:
-            with engine.connect() as connection:
-                rows = connection.exec_driver_sql(RAW_PAGE).all()
-                total = connection.exec_driver_sql(RAW_COUNT).scalar_one()
+            rows, total = raw_page(engine)
             edges = []
             for r in rows[:first]:
                 details = None
@@ -234,9 +240,7 @@ def _bare_schema(engine: sa.Engine) -> strawberry.Schema:
 
 def _core_page(engine: sa.Engine, first: int) -> dict[str, Any]:
     """The page as plain dicts keyed by GraphQL names, from the raw SQL's rows."""
-    with engine.connect() as connection:
-        rows = connection.exec_driver_sql(RAW_PAGE).all()
-        total = connection.exec_driver_sql(RAW_COUNT).scalar_one()
+    rows, total = raw_page(engine)
     edges = []
     for r in rows[:first]:
         details = None
@@ -432,9 +436,7 @@ async def measure(services: Services, repeat: int) -> tuple[int, int, float, flo
             )
 
         async def raw() -> None:
-            with services.engine.connect() as connection:
-                rows = connection.exec_driver_sql(RAW_PAGE).all()
-                connection.exec_driver_sql(RAW_COUNT).scalar()
+            rows, _ = raw_page(services.engine)
             assert len(rows) == 101
 
         async def floor() -> None:
