@@ -160,7 +160,7 @@ def ssl_details(cert: x509.Certificate) -> SslDetails:
     """The reference's SSL Details of ``cert``. Expired, not yet valid, self-signed and
     untrusted certificates are decoded like any other; only an empty issuer (no Certificate
     Authority value) or undecodable extensions give ``SSL_DETAILS_UNAVAILABLE``."""
-    issuer_name = cert.issuer  # cryptography builds the Name anew at every access
+    issuer_name = cert.issuer
     if not issuer_name.rdns:
         raise ProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE)
     try:
