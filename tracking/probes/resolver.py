@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Literal, Protocol
 
 import dns.asyncresolver
@@ -60,6 +60,12 @@ class ResolutionError(ProbeError):
 class Resolver(Protocol):
     async def resolve_addresses(self, host: str) -> list[str]:
         """IPv4 then IPv6 addresses as text, each family in numeric order, no duplicates."""
+        ...
+
+    def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
+        """The same addresses in groups, IPv4 first, for a caller that stops at the first
+        address that works: a later group may be looked up only when it is asked for. Raises
+        :class:`ResolutionError` when no group has an address; never yields an empty group."""
         ...
 
 
@@ -141,28 +147,56 @@ class DnsResolver:
         literal = ip_literal(host)
         if literal is not None:
             return [literal]
-        families = (pycares.QUERY_TYPE_A, pycares.QUERY_TYPE_AAAA)
+        outcomes = await self._ask(host, (pycares.QUERY_TYPE_A, pycares.QUERY_TYPE_AAAA))
+        addresses = [a for outcome in outcomes if isinstance(outcome, list) for a in outcome]
+        if addresses:  # one family failing does not hide the other's addresses
+            return _ordered(addresses)
+        raise _failure(host, outcomes)
+
+    async def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
+        """AAAA is asked only when the caller wants more than the IPv4 addresses: most hosts
+        answer on the first, so this halves the queries (and a server that drops AAAA queries
+        costs nothing until IPv6 is needed)."""
+        literal = ip_literal(host)
+        if literal is not None:
+            yield [literal]
+            return
+        (ipv4,) = await self._ask(host, (pycares.QUERY_TYPE_A,))
+        if isinstance(ipv4, ResolutionError) and ipv4.kind == "nxdomain":
+            raise ipv4  # a name that does not exist has no records of any type
+        ipv4_addresses = ipv4 if isinstance(ipv4, list) else []
+        if ipv4_addresses:
+            yield _ordered(ipv4_addresses)
+        (ipv6,) = await self._ask(host, (pycares.QUERY_TYPE_AAAA,))
+        if isinstance(ipv6, list) and ipv6:
+            yield _ordered(ipv6)
+        elif not ipv4_addresses:  # one family failing does not hide the other's addresses
+            raise _failure(host, [ipv4, ipv6])
+
+    async def _ask(self, host: str, families: tuple[int, ...]) -> list[list[str] | ResolutionError]:
+        """Each family's addresses, or why it has none; the families are asked at once."""
         with channel_for(self.servers, self._timeout_s) as channel:
             try:
                 answers = [channel.query(host, family) for family in families]
             except (pycares.AresError, UnicodeError) as exc:  # a name c-ares cannot encode
                 raise ResolutionError("nxdomain", host, str(exc)) from exc
-            # Both families are asked at once, each given the whole time (plain futures: a
-            # task per query would cost more than c-ares's work).
+            # Each family is given the whole time (plain futures: a task per query would cost
+            # more than c-ares's work).
             try:
                 await asyncio.wait(answers, timeout=self._timeout_s)
             finally:
                 for answer in answers:
                     answer.cancel()  # no-op when done; else the late answer is ignored
-        outcomes = [_outcome(answer, host, f) for answer, f in zip(answers, families, strict=True)]
-        addresses = [a for outcome in outcomes if isinstance(outcome, list) for a in outcome]
-        if addresses:  # one family failing does not hide the other's addresses
-            return _ordered(addresses)
-        errors = [outcome for outcome in outcomes if isinstance(outcome, ResolutionError)]
-        if not errors:  # both answered with CNAMEs only (the target is not in the answer)
-            raise ResolutionError("no_address", host)
-        kind = _most_telling([e.kind for e in errors])
-        raise next(e for e in errors if e.kind == kind)
+        return [_outcome(answer, host, f) for answer, f in zip(answers, families, strict=True)]
+
+
+def _failure(host: str, outcomes: Sequence[list[str] | ResolutionError]) -> ResolutionError:
+    """Why a host has no address, from each family's outcome (none has addresses)."""
+    errors = [outcome for outcome in outcomes if isinstance(outcome, ResolutionError)]
+    if not errors:  # every family answered with CNAMEs only (the target is not in the answer)
+        return ResolutionError("no_address", host)
+    kind = _most_telling([e.kind for e in errors])
+    return next(e for e in errors if e.kind == kind)
 
 
 def _outcome(answer: asyncio.Future[Any], host: str, family: int) -> list[str] | ResolutionError:
@@ -226,6 +260,11 @@ class SystemResolver:
         if not addresses:
             raise ResolutionError("no_address", host)
         return _ordered(addresses)
+
+    async def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
+        """One group: ``getaddrinfo`` asks for both families at once (and only it knows whether
+        a name without IPv4 addresses exists)."""
+        yield await self.resolve_addresses(host)
 
 
 def _gai_kind(exc: socket.gaierror) -> ResolutionKind:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import sys
 import warnings
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -67,27 +68,34 @@ class RealTlsProbe:
 
     async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
         literal = ip_literal(host)  # also accepts "[v6]"
-        addresses = [literal] if literal else await self._resolve(host)
         server_name = None if literal else host.rstrip(".")
 
-        # Try the addresses in order until one accepts a TCP connection.
+        # Try the addresses in order until one accepts a TCP connection; IPv6 addresses may
+        # be looked up only once every IPv4 address has failed (Resolver.address_groups).
         failures: list[str] = []
         refused: ProbeError | None = None
         unreachable: OSError | None = None
-        for address in addresses:
-            try:
-                ensure_public_address(address, allow_private=self._settings.allow_private_targets)
-            except ProbeError as exc:
-                refused = refused or exc
-                failures.append(f"{address}: private address refused")
-                continue
-            try:
-                sock = await self._connect(address, port)
-            except OSError as exc:  # refused, unreachable, timed out (TimeoutError is an OSError)
-                unreachable = exc
-                failures.append(f"{_join(address, port)}: {_describe(exc)}")
-                continue
-            return await self._handshake(sock, host, port, address, server_name)
+        groups = _just(literal) if literal else self._resolver.address_groups(host)
+        try:
+            while (addresses := await self._next_group(groups, host)) is not None:
+                for address in addresses:
+                    try:
+                        ensure_public_address(
+                            address, allow_private=self._settings.allow_private_targets
+                        )
+                    except ProbeError as exc:
+                        refused = refused or exc
+                        failures.append(f"{address}: private address refused")
+                        continue
+                    try:
+                        sock = await self._connect(address, port)
+                    except OSError as exc:  # refused, unreachable, timed out (TimeoutError too)
+                        unreachable = exc
+                        failures.append(f"{_join(address, port)}: {_describe(exc)}")
+                        continue
+                    return await self._handshake(sock, host, port, address, server_name)
+        finally:
+            await groups.aclose()
 
         detail = "; ".join(failures) or f"{host}: no address"
         # A refused address explains the failure better than the unreachable ones beside it.
@@ -95,16 +103,19 @@ class RealTlsProbe:
             raise TlsProbeError(ErrorCode.PRIVATE_ADDRESS_REFUSED, detail) from refused
         raise TlsProbeError(ErrorCode.CERTIFICATE_NOT_FOUND, detail) from unreachable
 
-    async def _resolve(self, host: str) -> list[str]:
+    async def _next_group(
+        self, groups: AsyncGenerator[list[str], None], host: str
+    ) -> list[str] | None:
+        """The next group of addresses (each look-up bounded by the timeout), None after the
+        last; a host without any address raises the resolver's ResolutionError."""
         try:
             async with asyncio.timeout(self._timeout):
-                addresses = await self._resolver.resolve_addresses(host)
+                return await anext(groups)
+        except StopAsyncIteration:
+            return None
         except TimeoutError as exc:
             detail = f"{host}: resolution timed out"
             raise TlsProbeError(ErrorCode.CERTIFICATE_NOT_FOUND, detail) from exc
-        if not addresses:
-            raise TlsProbeError(ErrorCode.CERTIFICATE_NOT_FOUND, f"{host}: no address")
-        return addresses
 
     async def _connect(self, address: str, port: int) -> socket.socket:
         """A connected non-blocking TCP socket, or an OSError."""
@@ -202,6 +213,10 @@ class _HangUp(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+async def _just(address: str) -> AsyncGenerator[list[str], None]:
+    yield [address]
 
 
 def _join(address: str, port: int) -> str:

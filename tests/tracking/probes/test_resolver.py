@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import Any
+from typing import Any, Literal
 
 import dns.nameserver
 import pycares
@@ -156,6 +156,102 @@ async def test_a_batch_shares_one_channel_and_closes_it(
     await resolver.resolve_addresses("v6.test")  # outside: a channel of its own, closed after
     assert len(opened) == 2
     assert closed == opened
+
+
+# -- address groups: AAAA only when the caller wants more than the IPv4 addresses ----------------
+
+
+async def groups_taken(server: DnsServer, host: str, *, take: int = 2) -> list[list[str]]:
+    """The first ``take`` groups of a look-up, the caller then hanging up as the TLS probe does."""
+    groups = resolver_for(server.settings(probe_timeout_s=0.5)).address_groups(host)
+    taken = []
+    try:
+        async for group in groups:
+            taken.append(group)
+            if len(taken) == take:
+                break
+    finally:
+        await groups.aclose()
+    return taken
+
+
+def asked(server: DnsServer, name: str) -> list[str]:
+    return [rtype for qname, rtype in server.queries if qname == name]
+
+
+async def test_groups_ask_aaaa_only_when_the_caller_goes_on(server: DnsServer) -> None:
+    assert await groups_taken(server, "dual.test", take=1) == [["192.0.2.1"]]
+    assert asked(server, "dual.test.") == ["A"]
+
+    server.clear_queries()
+    assert await groups_taken(server, "dual.test") == [
+        ["192.0.2.1"],
+        ["2001:db8::3", "2001:db8::20"],
+    ]
+    assert asked(server, "dual.test.") == ["A", "AAAA"]
+
+
+@pytest.mark.parametrize(
+    ("host", "groups"),
+    [
+        ("v4.test", [["192.0.2.3", "192.0.2.10", "192.0.2.20"]]),
+        ("v6.test", [["2001:db8::1"]]),
+        ("ALIAS.test", [["192.0.2.1"], ["2001:db8::3", "2001:db8::20"]]),
+        ("192.0.2.7", [["192.0.2.7"]]),
+    ],
+)
+async def test_groups_hold_what_resolve_addresses_finds(
+    server: DnsServer, host: str, groups: list[list[str]]
+) -> None:
+    assert await groups_taken(server, host) == groups
+    assert [a for group in groups for a in group] == await resolve(server, host)
+
+
+async def test_groups_of_a_name_that_does_not_exist_ask_once(server: DnsServer) -> None:
+    with pytest.raises(ResolutionError) as caught:
+        await groups_taken(server, "lalala.test")
+    assert caught.value.kind == "nxdomain"
+    assert asked(server, "lalala.test.") == ["A"]  # NXDOMAIN holds for every type
+
+
+@pytest.mark.parametrize(
+    ("fault", "rtype", "groups"),
+    [
+        ("servfail", "A", [["2001:db8::3", "2001:db8::20"]]),
+        ("timeout", "A", [["2001:db8::3", "2001:db8::20"]]),
+        ("servfail", "AAAA", [["192.0.2.1"]]),
+        ("timeout", "AAAA", [["192.0.2.1"]]),
+    ],
+)
+async def test_groups_one_family_failing_keeps_the_other(
+    server: DnsServer, fault: Literal["servfail", "timeout"], rtype: str, groups: list[list[str]]
+) -> None:
+    server.set_fault("dual.test.", fault, rtype=rtype)
+    assert await groups_taken(server, "dual.test") == groups
+
+
+@pytest.mark.parametrize(
+    ("host", "fault", "kind"),
+    [
+        ("dual.test", "servfail", "servfail"),
+        ("mail-only.test", None, "no_address"),
+        ("example.org", None, "refused"),
+    ],
+)
+async def test_groups_without_any_address_raise_why(
+    server: DnsServer, host: str, fault: Literal["servfail"] | None, kind: str
+) -> None:
+    if fault:
+        server.set_fault(f"{host}.", fault)
+    with pytest.raises(ResolutionError) as caught:
+        await groups_taken(server, host)
+    assert (caught.value.kind, caught.value.code) == (kind, ErrorCode.CERTIFICATE_NOT_FOUND)
+
+
+async def test_system_resolver_gives_one_group() -> None:
+    resolver = SystemResolver(timeout_s=5)
+    groups = [group async for group in resolver.address_groups("localhost")]
+    assert groups == [await resolver.resolve_addresses("localhost")]
 
 
 def test_nameservers_are_given_to_c_ares_with_their_ports() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -36,6 +36,7 @@ class StaticResolver:
     def __init__(self, answers: Mapping[str, Sequence[str]] | None = None) -> None:
         self.answers = dict(answers or {})
         self.asked: list[str] = []
+        self.given: list[tuple[str, int]] = []
 
     async def resolve_addresses(self, host: str) -> list[str]:
         self.asked.append(host)
@@ -43,11 +44,23 @@ class StaticResolver:
             raise ProbeError(ErrorCode.CERTIFICATE_NOT_FOUND)
         return list(self.answers[host])
 
+    async def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
+        """IPv4 addresses, then IPv6 ones; each group recorded in ``given`` when handed out."""
+        addresses = await self.resolve_addresses(host)
+        for family in (4, 6):
+            group = [a for a in addresses if (":" in a) == (family == 6)]
+            if group:
+                self.given.append((host, family))
+                yield group
+
 
 class HangingResolver:
     async def resolve_addresses(self, host: str) -> list[str]:
         await asyncio.sleep(60)
         return []
+
+    async def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
+        yield await self.resolve_addresses(host)
 
 
 def loopback_resolver() -> StaticResolver:
@@ -162,6 +175,26 @@ async def test_addresses_are_tried_in_order(tls_server: FakeTlsServer) -> None:
 
     assert handshake.address == "127.0.0.1"
     assert len(tls_server.connections) == 1
+
+
+async def test_ipv6_addresses_are_wanted_only_when_no_ipv4_address_connects(
+    tls_server: FakeTlsServer,
+) -> None:
+    resolver = StaticResolver({fake.GOOD: ["::1", "127.0.0.1"]})
+    handshake = await probe(resolver=resolver).fetch_chain(fake.GOOD, tls_server.port)
+    assert handshake.address == "127.0.0.1"
+    assert resolver.given == [(fake.GOOD, 4)]
+
+    # The server listens on 127.0.0.1 only: 127.0.0.2 and ::1 both refuse the connection.
+    resolver = StaticResolver({fake.GOOD: ["::1", "127.0.0.2"]})
+    with pytest.raises(ProbeError) as caught:
+        await probe(resolver=resolver).fetch_chain(fake.GOOD, tls_server.port)
+    assert resolver.given == [(fake.GOOD, 4), (fake.GOOD, 6)]
+    assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
+    assert isinstance(caught.value, TlsProbeError)
+    port = tls_server.port
+    assert caught.value.detail.startswith(f"127.0.0.2:{port}: ")
+    assert f"; [::1]:{port}: " in caught.value.detail
 
 
 async def test_old_tls_1_0_server_still_answers() -> None:
