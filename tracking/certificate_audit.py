@@ -29,6 +29,7 @@ from tracking.certificates import (
     chain_to_pem,
     details_changes,
     hostname_matches,
+    load_der_chain,
     ssl_details,
     verify_chain,
 )
@@ -100,7 +101,7 @@ async def retrieve_certificate(services: Services, source: SslSource) -> Certifi
         )
     handshake = await services.tls.fetch_chain(source.host, source.port)
     try:
-        chain = tuple(x509.load_der_x509_certificate(der) for der in handshake.chain_der)
+        chain = load_der_chain(handshake.chain_der)
     except ValueError as exc:
         raise ProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE) from exc
     return CertificateSnapshot(

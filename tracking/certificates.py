@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import struct
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,25 +43,39 @@ def load_pem_certificate(text: str) -> x509.Certificate:
     if markers != [("BEGIN", "CERTIFICATE"), ("END", "CERTIFICATE")]:
         raise ValidationError(ErrorCode.INVALID_PEM, field="sslSource")
     try:
-        return x509.load_pem_x509_certificate(text.encode("ascii"))
+        with _tolerant_parsing():
+            return x509.load_pem_x509_certificate(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:
         raise ValidationError(ErrorCode.INVALID_PEM, field="sslSource") from exc
+
+
+def load_der_chain(chain_der: Sequence[bytes]) -> tuple[x509.Certificate, ...]:
+    """The certificates a server sent, in its order; ValueError if one does not decode."""
+    with _tolerant_parsing():
+        return tuple(x509.load_der_x509_certificate(der) for der in chain_der)
 
 
 def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
     """Every decodable ``CERTIFICATE`` block of a CA bundle; comments, other blocks and broken
     certificates are skipped so that one bad entry does not void the whole trust store."""
     certs = []
-    for block in _PEM_CERTIFICATE.findall(data):
-        # Old roots in system stores have e.g. non-positive serials, which cryptography warns
-        # about; they are still roots people trust, so load them without the noise.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    with _tolerant_parsing():
+        for block in _PEM_CERTIFICATE.findall(data):
             try:
                 certs.append(x509.load_pem_x509_certificate(block))
             except ValueError:
                 continue
     return certs
+
+
+@contextmanager
+def _tolerant_parsing() -> Iterator[None]:
+    """cryptography warns about certificates it means to refuse one day, such as a serial
+    number of 0 (Go Daddy's, Starfield's and HARICA's roots, trusted everywhere, have one).
+    They are decoded and shown like any other certificate, without the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
 
 
 def chain_to_pem(chain: Sequence[x509.Certificate]) -> str:
@@ -185,9 +201,7 @@ def ssl_details(cert: x509.Certificate) -> SslDetails:
         signature_algorithm=_SIGNATURE_ALGORITHMS.get(
             cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string
         ),
-        subject_alternative_names=tuple(
-            name.value if isinstance(name, x509.DNSName) else str(name.value) for name in sans
-        ),
+        subject_alternative_names=tuple(_san_text(name) for name in sans),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
     )
 
@@ -241,6 +255,17 @@ def _serial_text(cert: x509.Certificate) -> str:
     value = int.from_bytes(serial, "big", signed=True)
     digits = f"{abs(value):X}"
     return ("-" if value < 0 else "") + digits.zfill(len(digits) + len(digits) % 2)
+
+
+def _san_text(name: x509.DNSName | x509.IPAddress) -> str:
+    """A DNS name as it is; an IP address as ``openssl x509`` prints it: IPv6 with every group,
+    in uppercase hex, no ``::`` (``2001:DB8:0:0:0:0:0:1``)."""
+    if isinstance(name, x509.DNSName):
+        return name.value
+    address = name.value
+    if isinstance(address, ipaddress.IPv6Address):
+        return ":".join(f"{group:X}" for group in struct.unpack("!8H", address.packed))
+    return str(address)
 
 
 def _subject_alternative_names(cert: x509.Certificate) -> list[x509.DNSName | x509.IPAddress]:
