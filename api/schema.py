@@ -23,6 +23,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.schema import validate_document
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
+from api.execution import LeafFastExecutionContext
 from api.mutations import Mutation
 from api.queries import Query
 from api.types import Contract, Device, Organization, Product, User
@@ -135,6 +136,7 @@ schema = strawberry.Schema(
     mutation=Mutation,
     types=[Device, Organization, Contract, Product, User],
     scalar_overrides={datetime: UtcDateTime},
+    execution_context_class=LeafFastExecutionContext,
     extensions=[
         lambda: AddValidationRules(list(LIMITS)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
