@@ -387,7 +387,9 @@ _FALLBACK = {
     ),
     "expires_at": re.compile(
         r"^\s*(?:Registry Expiry Date|Registrar Registration Expiration Date|Expiration Date|"
-        r"Expiry date|Expires On|Expires|paid-till|Expire Date)\s*:\s*(\S.*?)\s*$",
+        r"Expiry date|Expires On|Expires|paid-till|Expire Date)\s*:\s*(\S.*?)\s*$"
+        # JPRS (co.jp, ac.jp, ...): "[State]  Connected (2026/03/31)", the date is the expiry.
+        r"|^\s*\[(?:State|状態)\]\s*Connected\s*\((\d{4}/\d{2}/\d{2})\)\s*$",
         re.IGNORECASE | re.M,
     ),
     "registrant_organization": re.compile(
@@ -399,6 +401,9 @@ _FALLBACK = {
     ),
     "dnssec": re.compile(r"^\s*DNSSEC\s*:\s*(\S.*?)\s*$", re.IGNORECASE | re.M),
 }
+# python-whois's .cl parser cuts the zone off ("... 17:48:23 CLST", UTC-3) before reading a
+# date, which then passes for UTC: these TLDs' dates are read from the answer's own lines.
+_ZONE_DROPPED = frozenset({"cl"})
 _DNSSEC_TRUE = ("signeddelegation", "signed", "yes", "true", "active", "1")
 _DNSSEC_FALSE = ("unsigned", "no", "false", "inactive", "0", "unsigned delegation")
 
@@ -411,7 +416,8 @@ def parse_whois_text(domain: str, text: str) -> RegistrationDetails:
     own block comes first. Choosing, say, the earliest future expiry would make parsing depend
     on the clock; merging a registrar's answer is :func:`merge_details`' job.
     """
-    entry = _python_whois(ascii_domain(domain), text)
+    name = ascii_domain(domain)
+    entry = _python_whois(name, text)
 
     def first(*keys: str) -> Any:
         for key in keys:
@@ -423,16 +429,21 @@ def parse_whois_text(domain: str, text: str) -> RegistrationDetails:
         return None
 
     def date(key: str, fallback: str) -> datetime | None:
-        value = first(key)
+        value = None if name.rsplit(".", 1)[-1] in _ZONE_DROPPED else first(key)
         if isinstance(value, datetime):
             return value
         return _fallback_date(text, fallback)
 
+    own_record = _own_record(text, name)
     registrant = _fallback_text(text, "registrant_organization")
     if registrant is None:
         registrant = first("registrant_organization", "registrant_org")
     details = RegistrationDetails(
-        registrar=first("registrar") or _fallback_text(text, "registrar"),
+        registrar=(
+            (own_record is not None and _fallback_text(own_record, "registrar"))
+            or first("registrar")
+            or _fallback_text(text, "registrar")
+        ),
         registrant_organization=registrant,
         created_at=date("creation_date", "created_at"),
         updated_at=date("updated_date", "updated_at"),
@@ -473,7 +484,7 @@ def _strings(value: object) -> list[str]:
 
 def _fallback_text(text: str, key: str) -> str | None:
     for match in _FALLBACK[key].finditer(text):
-        value = _clean_text(match.group(1))
+        value = _clean_text(_matched(match))
         if value:
             return value
     return None
@@ -482,12 +493,33 @@ def _fallback_text(text: str, key: str) -> str | None:
 def _fallback_date(text: str, key: str) -> datetime | None:
     for match in _FALLBACK[key].finditer(text):
         try:
-            value = whois_parser.cast_date(match.group(1))
+            value = whois_parser.cast_date(_matched(match))
         except (whois_exceptions.PywhoisError, ValueError, OverflowError):
             continue
         if isinstance(value, datetime):
             return value
     return None
+
+
+def _matched(match: re.Match[str]) -> str:
+    """The value a fallback pattern found (the group of whichever alternative matched)."""
+    return next(group for group in match.groups() if group is not None)
+
+
+def _own_record(text: str, domain: str) -> str | None:
+    """The lines of the record that starts with "Domain Name: <domain>", up to a blank line.
+
+    Old thin-registry answers list look-alike names ("Server Name: MICROSOFT.COM.ZZZ.NET"),
+    each with its own "Registrar:", and a registrar's answer appended after the registry's
+    names one again; python-whois keeps the last value it sees. The domain's own record says
+    which registrar is its own.
+    """
+    match = re.search(
+        rf"^[ \t]*Domain Name:[ \t]*{re.escape(domain)}\.?[ \t]*$(.*?)(?:^[ \t]*$|\Z)",
+        text,
+        re.IGNORECASE | re.M | re.S,
+    )
+    return match.group(1) if match else None
 
 
 def _whois_dnssec(value: object, text: str) -> bool | None:
