@@ -201,7 +201,10 @@ def ssl_details(cert: x509.Certificate) -> SslDetails:
         signature_algorithm=_SIGNATURE_ALGORITHMS.get(
             cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string
         ),
-        subject_alternative_names=tuple(_san_text(name) for name in sans),
+        subject_alternative_names=tuple(
+            name.value if isinstance(name, x509.DNSName) else _address_text(name.value)
+            for name in sans
+        ),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
     )
 
@@ -257,12 +260,9 @@ def _serial_text(cert: x509.Certificate) -> str:
     return ("-" if value < 0 else "") + digits.zfill(len(digits) + len(digits) % 2)
 
 
-def _san_text(name: x509.DNSName | x509.IPAddress) -> str:
-    """A DNS name as it is; an IP address as ``openssl x509`` prints it: IPv6 with every group,
-    in uppercase hex, no ``::`` (``2001:DB8:0:0:0:0:0:1``)."""
-    if isinstance(name, x509.DNSName):
-        return name.value
-    address = name.value
+def _address_text(address: object) -> str:
+    """An IP address as ``openssl x509`` prints it: IPv6 with every group, in uppercase hex,
+    no ``::`` (``2001:DB8:0:0:0:0:0:1``)."""
     if isinstance(address, ipaddress.IPv6Address):
         return ":".join(f"{group:X}" for group in struct.unpack("!8H", address.packed))
     return str(address)
