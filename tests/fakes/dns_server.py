@@ -19,7 +19,8 @@ Answers like an authoritative server: NXDOMAIN for unknown names inside its zone
 an empty answer for missing types (empty non-terminals included), REFUSED outside its zones,
 CNAME chains followed across the zones it serves. In the dict form the zones are the top-most
 names given (``example.com.`` above) unless ``origin=`` names one. Faults (``servfail``,
-``refused``, ``timeout`` = drop the query) are set per name, or per name and type, at any time.
+``refused``, ``nxdomain``, ``timeout`` = drop the query) are set per name, or per name and
+type, at any time.
 
 Runs in background threads, so sync and async tests can use it alike.
 """
@@ -47,7 +48,12 @@ import pytest
 
 from tracking.settings import Nameserver, Settings
 
-Fault = Literal["servfail", "refused", "timeout"]
+Fault = Literal["servfail", "refused", "timeout", "nxdomain"]
+_FAULT_RCODES = {
+    "servfail": dns.rcode.SERVFAIL,
+    "refused": dns.rcode.REFUSED,
+    "nxdomain": dns.rcode.NXDOMAIN,  # a broken server's answer for a name that does exist
+}
 # A type's values: one value, several, or (ttl, values).
 RecordValues = str | Sequence[str] | tuple[int, str | Sequence[str]]
 ZoneData = str | Mapping[str, Mapping[str, RecordValues | int]]
@@ -242,7 +248,7 @@ class DnsServer:
             if fault == "timeout":
                 return None
             if fault is not None:
-                response.set_rcode(dns.rcode.SERVFAIL if fault == "servfail" else dns.rcode.REFUSED)
+                response.set_rcode(_FAULT_RCODES[fault])
                 return response
             if question.rdclass != dns.rdataclass.IN or self._zone_of(qname) is None:
                 response.set_rcode(dns.rcode.REFUSED)

@@ -162,8 +162,8 @@ class DnsResolver:
             yield [literal]
             return
         (ipv4,) = await self._ask(host, (pycares.QUERY_TYPE_A,))
-        if isinstance(ipv4, ResolutionError) and ipv4.kind == "nxdomain":
-            raise ipv4  # a name that does not exist has no records of any type
+        # Even after an NXDOMAIN for A, AAAA is asked: some servers answer so for a name that
+        # has only IPv6 addresses, and resolve_addresses would find those.
         ipv4_addresses = ipv4 if isinstance(ipv4, list) else []
         if ipv4_addresses:
             yield _ordered(ipv4_addresses)
