@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,67 @@ def test_the_migrated_database_works_with_the_app(url: str, engine: Engine) -> N
 def test_there_is_a_single_head() -> None:
     config = alembic_config("sqlite://")
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def _details_row(engine: Engine, sans: list[str]) -> None:
+    """A device with an audit whose SANs are ``sans``, inserted as the tables stand."""
+    tables = SQLModel.metadata.tables
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            tables["organizations"].insert(),
+            {"id": 1, "name": "o", "type": "CUSTOMER", "created_at": now},
+        )
+        connection.execute(tables["products"].insert(), {"id": 1, "name": "p", "created_at": now})
+        connection.execute(
+            tables["devices"].insert(),
+            {
+                "id": 7,
+                "category": "SSL_CERTIFICATE",
+                "name": "d",
+                "organization_id": 1,
+                "product_id": 1,
+                "created_at": now,
+                "modified_at": now,
+            },
+        )
+        connection.execute(
+            tables["ssl_details"].insert(),
+            {
+                "device_id": 7,
+                "valid_from": now,
+                "valid_until": now,
+                "serial_number": "01",
+                "signature_algorithm": "sha256RSA",
+                "fingerprint_sha256": "AA",
+                "chain_pem": "",
+                "retrieved_at": now,
+                "subject_alternative_names": sans,
+            },
+        )
+
+
+def _sans(engine: Engine) -> list[str]:
+    table = SQLModel.metadata.tables["ssl_details"]
+    with engine.connect() as connection:
+        sans: list[str] = connection.execute(
+            sa.select(table.c.subject_alternative_names)
+        ).scalar_one()
+    return sans
+
+
+def test_0003_writes_stored_ipv6_sans_as_openssl_prints_them(url: str, engine: Engine) -> None:
+    config = alembic_config(url)
+    command.upgrade(config, "0002")
+    _details_row(engine, ["www.example.com", "2001:db8::1", "192.0.2.1", "::ffff:1.2.3.4"])
+
+    command.upgrade(config, "0003")
+    assert _sans(engine) == [
+        "www.example.com",
+        "2001:DB8:0:0:0:0:0:1",
+        "192.0.2.1",
+        "0:0:0:0:0:FFFF:102:304",
+    ]
+
+    command.downgrade(config, "0002")
+    assert _sans(engine) == ["www.example.com", "2001:db8::1", "192.0.2.1", "::ffff:102:304"]
