@@ -117,8 +117,11 @@ class LoopChannel:
 
     def _handle_timeouts(self) -> None:
         self._timer = None
+        if self._closed:
+            return
         self._channel.process_fd(_NO_SOCKET, _NO_SOCKET)
-        if self._watched and not self._closed:
+        # A retry may have opened a socket meanwhile, whose _socket_state set a timer already.
+        if self._watched and not self._closed and self._timer is None:
             self._schedule_timeouts()
 
 

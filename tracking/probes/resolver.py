@@ -64,8 +64,9 @@ class Resolver(Protocol):
 
     def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
         """The same addresses in groups, IPv4 first, for a caller that stops at the first
-        address that works: a later group may be looked up only when it is asked for. Raises
-        :class:`ResolutionError` when no group has an address; never yields an empty group."""
+        address that works: a later group may be looked up only when it is asked for. Each
+        group is one look-up, so a caller bounds each in time; a look-up that found nothing
+        yields an empty group. Raises :class:`ResolutionError` when no group has an address."""
         ...
 
 
@@ -165,8 +166,8 @@ class DnsResolver:
         # Even after an NXDOMAIN for A, AAAA is asked: some servers answer so for a name that
         # has only IPv6 addresses, and resolve_addresses would find those.
         ipv4_addresses = ipv4 if isinstance(ipv4, list) else []
-        if ipv4_addresses:
-            yield _ordered(ipv4_addresses)
+        # Empty when A found nothing: the AAAA look-up is then a step of its own too.
+        yield _ordered(ipv4_addresses) if ipv4_addresses else []
         (ipv6,) = await self._ask(host, (pycares.QUERY_TYPE_AAAA,))
         if isinstance(ipv6, list) and ipv6:
             yield _ordered(ipv6)

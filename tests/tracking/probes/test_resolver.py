@@ -112,6 +112,18 @@ async def test_timeout(server: DnsServer) -> None:
     assert time.monotonic() - started < 2  # A and AAAA are asked at once
 
 
+async def test_a_closed_channel_leaves_no_timer_behind(server: DnsServer) -> None:
+    """A query that timed out was retried on a new socket; once the channel is closed, none
+    of its timers may fire (they did, into a destroyed channel)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    server.set_fault("dual.test.", "timeout")
+    await resolution_error(server, "dual.test", timeout_s=0.4)
+    await asyncio.sleep(1.2)  # past every timer c-ares asked for
+    assert errors == []
+
+
 async def test_one_family_failing_keeps_the_other(server: DnsServer) -> None:
     server.set_fault("dual.test.", "servfail", rtype="AAAA")
     assert await resolve(server, "dual.test") == ["192.0.2.1"]
@@ -162,17 +174,29 @@ async def test_a_batch_shares_one_channel_and_closes_it(
 
 
 async def groups_taken(server: DnsServer, host: str, *, take: int = 2) -> list[list[str]]:
-    """The first ``take`` groups of a look-up, the caller then hanging up as the TLS probe does."""
+    """The first ``take`` non-empty groups of a look-up, the caller then hanging up as the TLS
+    probe does."""
     groups = resolver_for(server.settings(probe_timeout_s=0.5)).address_groups(host)
     taken = []
     try:
         async for group in groups:
-            taken.append(group)
+            if group:
+                taken.append(group)
             if len(taken) == take:
                 break
     finally:
         await groups.aclose()
     return taken
+
+
+async def test_each_group_is_one_look_up(server: DnsServer) -> None:
+    """A caller bounds each group in time, so a name without IPv4 addresses yields an empty
+    group for its A look-up, then its IPv6 addresses."""
+    resolver = resolver_for(server.settings())
+    assert [g async for g in resolver.address_groups("v6.test")] == [[], ["2001:db8::1"]]
+    assert [g async for g in resolver.address_groups("v4.test")] == [
+        ["192.0.2.3", "192.0.2.10", "192.0.2.20"]
+    ]
 
 
 def asked(server: DnsServer, name: str) -> list[str]:

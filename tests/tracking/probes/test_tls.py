@@ -54,6 +54,23 @@ class StaticResolver:
                 yield group
 
 
+class SlowFamiliesResolver:
+    """Its A look-up finds nothing and its AAAA look-up finds 127.0.0.1 (a test stand-in for
+    ::1), each taking ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def resolve_addresses(self, host: str) -> list[str]:
+        raise AssertionError("the TLS probe asks for address groups")
+
+    async def address_groups(self, host: str) -> AsyncGenerator[list[str], None]:
+        await asyncio.sleep(self.delay)
+        yield []
+        await asyncio.sleep(self.delay)
+        yield ["127.0.0.1"]
+
+
 class HangingResolver:
     async def resolve_addresses(self, host: str) -> list[str]:
         await asyncio.sleep(60)
@@ -268,6 +285,16 @@ async def test_empty_answer_is_not_found() -> None:
         await probe(resolver=resolver).fetch_chain("empty.test", 443)
 
     assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
+
+
+async def test_each_look_up_has_the_whole_timeout(tls_server: FakeTlsServer) -> None:
+    """A and AAAA together may take longer than one timeout: each is a step of its own."""
+    started = time.monotonic()
+    handshake = await RealTlsProbe(LOCAL, SlowFamiliesResolver(0.6 * TIMEOUT)).fetch_chain(
+        fake.GOOD, tls_server.port
+    )
+    assert handshake.address == "127.0.0.1"
+    assert time.monotonic() - started >= 1.2 * TIMEOUT
 
 
 async def test_resolution_has_a_timeout() -> None:
