@@ -3,15 +3,16 @@
 A page of 100 devices has about 3,000 fields that are plain attributes with a scalar or enum
 type (``name``, ``validUntil``, ...). graphql-core executes each one in full: a path entry, the
 field definition looked up, a resolve-info object, the arguments coerced, the resolver, then
-value completion; that was most of a large page's time. Such a field needs none of it: its
-Strawberry resolver reads an attribute (it is marked ``_is_default``; permission classes,
-field extensions and custom resolvers never are) and its value is serialized.
+value completion; that was most of a large page's time. Such a field needs none of it: it is a
+Strawberry "basic field" (no resolver, no permission classes, no field extensions), whose
+resolver reads the attribute without any resolve info, and its value is serialized.
 
-So for a field without arguments or directives, with such a resolver, a leaf type and no
-middleware, the attribute is read and serialized here. Anything unusual - a null for a
-non-null type, an exception, a value that does not serialize - goes the whole way through
-graphql-core's ``execute_field`` instead, so errors, their paths and null propagation are
-exactly graphql-core's (the resolver reads an attribute, so reading it twice changes nothing).
+So for a field without arguments or directives, such a resolver, a leaf type and no
+middleware, the attribute is read once and serialized here. Anything unusual - an exception,
+a null for a non-null type, a value that does not serialize or is awaitable - is completed by
+graphql-core's own ``complete_value`` with the value already read, and its errors located and
+handled as ``execute_field`` does, so errors, their paths and null propagation are exactly
+graphql-core's.
 """
 
 from __future__ import annotations
@@ -19,31 +20,43 @@ from __future__ import annotations
 from asyncio import gather
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     FieldNode,
     GraphQLEnumType,
+    GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     Undefined,
+    located_error,
 )
 from graphql.execution.execute import get_field_def
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-
-# (read the attribute, serialize the value, is the type non-null), or None: the full path.
-_LeafPlan = tuple[Callable[[Any], Any], Callable[[Any], Any], bool] | None
+from strawberry.types.field import StrawberryField
 
 # Values that are neither exceptions nor awaitable, so need no check.
 _PLAIN = frozenset({str, int, float, bool, datetime})
 
 
+# Where a field is: its parent type, the parent's path and its response name (the field's
+# Path is only made when graphql-core needs it).
+_Where = tuple[GraphQLObjectType, Path | None, str]
+
+
+class _LeafPlan(NamedTuple):
+    field_def: GraphQLField
+    resolve: Callable[[Any], Any]  # Strawberry's basic-field resolver: reads the attribute
+    serialize: Callable[[Any], Any]
+    non_null: bool
+
+
 class LeafFastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._leaf_plans: dict[tuple[GraphQLObjectType, str], _LeafPlan] = {}
+        self._leaf_plans: dict[tuple[GraphQLObjectType, str], _LeafPlan | None] = {}
 
     def execute_fields(
         self,
@@ -60,19 +73,24 @@ class LeafFastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plans = self._leaf_plans
         for response_name, field_nodes in fields.items():
             node = field_nodes[0]
+            plan = None
             if not node.arguments and not node.directives:
                 key = (parent_type, node.name.value)
                 plan = plans[key] if key in plans else plans.setdefault(key, self._plan(key, node))
-                if plan is not None and self._plain_leaf(
-                    plan, source_value, results, response_name
-                ):
+            if plan is not None:
+                where = (parent_type, path, response_name)
+                result = self._leaf(plan, where, source_value, field_nodes)
+                if type(result) in _PLAIN or result is None:  # serialized: no await to check
+                    results[response_name] = result
                     continue
-            field_path = Path(path, response_name, parent_type.name)
-            result = self.execute_field(parent_type, source_value, field_nodes, field_path)
-            if result is not Undefined:
-                results[response_name] = result
-                if self.is_awaitable(result):
-                    awaitable_fields.append(response_name)
+            else:
+                field_path = Path(path, response_name, parent_type.name)
+                result = self.execute_field(parent_type, source_value, field_nodes, field_path)
+                if result is Undefined:
+                    continue
+            results[response_name] = result
+            if self.is_awaitable(result):
+                awaitable_fields.append(response_name)
         if not awaitable_fields:
             return results
         return self._gathered(results, awaitable_fields)
@@ -83,44 +101,77 @@ class LeafFastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results.update(zip(awaitable, values, strict=True))
         return results
 
-    def _plan(self, key: tuple[GraphQLObjectType, str], node: FieldNode) -> _LeafPlan:
+    def _plan(self, key: tuple[GraphQLObjectType, str], node: FieldNode) -> _LeafPlan | None:
         field_def = get_field_def(self.schema, key[0], node)
         if field_def is None or field_def.args or field_def.resolve is None:
             return None
+        strawberry_field = field_def.extensions.get("strawberry-definition")
+        if not isinstance(strawberry_field, StrawberryField) or not strawberry_field.is_basic_field:
+            return None  # a resolver, permission classes or field extensions: the full path
         if not getattr(field_def.resolve, "_is_default", False):
-            return None
+            return None  # e.g. an exception handler wraps it
         field_type = field_def.type
         non_null = isinstance(field_type, GraphQLNonNull)
         leaf = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
         if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
             return None
-        return field_def.resolve, leaf.serialize, non_null
+        return _LeafPlan(field_def, field_def.resolve, leaf.serialize, non_null)
 
-    def _plain_leaf(
-        self,
-        plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool],
-        source: Any,
-        results: dict[str, Any],
-        response_name: str,
-    ) -> bool:
-        """Store the field's serialized value and say True, or say False for the full path."""
-        resolve, serialize, non_null = plan
+    def _leaf(
+        self, plan: _LeafPlan, where: _Where, source: Any, field_nodes: list[FieldNode]
+    ) -> Any:
+        """The field's serialized value, read once; graphql-core completes the unusual ones."""
         try:
-            value = resolve(source)
-            if value is None:
-                if non_null:
-                    return False
-                results[response_name] = None
-                return True
-            # graphql-core raises a returned exception and awaits an awaitable
-            if type(value) not in _PLAIN and (
-                isinstance(value, Exception) or self.is_awaitable(value)
-            ):
-                return False
-            serialized = serialize(value)
-        except Exception:
-            return False
-        if serialized is None or serialized is Undefined:
-            return False
-        results[response_name] = serialized
-        return True
+            value = plan.resolve(source)
+        except Exception as exc:
+            return self._complete(plan, where, field_nodes, exc, raised=True)
+        if value is None:
+            if not plan.non_null:
+                return None
+        elif type(value) in _PLAIN or not (
+            isinstance(value, Exception) or self.is_awaitable(value)
+        ):
+            try:
+                serialized = plan.serialize(value)
+            except Exception:
+                serialized = None  # complete_value serializes again and reports the error
+            if serialized is not None and serialized is not Undefined:
+                return serialized
+        return self._complete(plan, where, field_nodes, value, raised=False)
+
+    def _complete(
+        self,
+        plan: _LeafPlan,
+        where: _Where,
+        field_nodes: list[FieldNode],
+        outcome: Any,
+        *,
+        raised: bool,
+    ) -> Any:
+        """What ``execute_field`` does after the resolver returned (or raised) ``outcome``."""
+        parent_type, path, response_name = where
+        field_path = Path(path, response_name, parent_type.name)
+        field_def, return_type = plan.field_def, plan.field_def.type
+        info = self.build_resolve_info(field_def, field_nodes, parent_type, field_path)
+        try:
+            if raised:
+                raise outcome
+            if self.is_awaitable(outcome):
+
+                async def await_result() -> Any:
+                    try:
+                        completed = self.complete_value(
+                            return_type, field_nodes, info, field_path, await outcome
+                        )
+                        return await completed if self.is_awaitable(completed) else completed
+                    except Exception as raw_error:
+                        error = located_error(raw_error, field_nodes, field_path.as_list())
+                        self.handle_field_error(error, return_type, field_path)
+                        return None
+
+                return await_result()
+            return self.complete_value(return_type, field_nodes, info, field_path, outcome)
+        except Exception as raw_error:
+            error = located_error(raw_error, field_nodes, field_path.as_list())
+            self.handle_field_error(error, return_type, field_path)
+            return None

@@ -86,12 +86,42 @@ def items() -> list[Item]:
     ]
 
 
+class CountedItem(Item):
+    """An Item whose ``count`` is computed on every read, and whose first read fails: the fast
+    path must read it once, as graphql-core does."""
+
+    reads = 0
+
+    @property  # type: ignore[override]
+    def count(self) -> int:
+        self.reads += 1
+        if self.reads == 1:
+            raise RuntimeError("first read fails")
+        return 7
+
+    @count.setter
+    def count(self, value: int) -> None:
+        pass
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     def box(self) -> Box:
         found = items()
         return Box(id=strawberry.ID("1"), items=found, first=found[0], strict=found[1])
+
+    @strawberry.field
+    def counted(self) -> Item | None:
+        first = items()[0]
+        return CountedItem(
+            **{f: getattr(first, f) for f in ("name", "note", "ratio", "flag")},
+            count=0,
+            color=Color.RED,
+            seen_at=None,
+            must="m",
+            wrong=1,
+        )
 
     @strawberry.field
     def good_box(self) -> Box | None:
@@ -122,6 +152,8 @@ QUERIES = [
     "query($s: Boolean!) { box { items { name @skip(if: $s) note @include(if: $s) } } }",
     "{ box { items { shout(times: 2) later name } } }",
     "{ goodBox { items { name secret } } }",
+    # a value read once: a property failing on its first read fails, as in graphql-core
+    "{ counted { name count } }",
 ]
 
 
