@@ -416,6 +416,7 @@ def parse_whois_text(domain: str, text: str) -> RegistrationDetails:
     own block comes first. Choosing, say, the earliest future expiry would make parsing depend
     on the clock; merging a registrar's answer is :func:`merge_details`' job.
     """
+    text = text.replace("\r\n", "\n")  # many port-43 servers end lines with CRLF
     name = ascii_domain(domain)
     entry = _python_whois(name, text)
 

@@ -243,3 +243,10 @@ def test_missing_registrar_or_expiry_is_explained(domain: str) -> None:
     for field in ("registrar", "expires_at"):
         explained = field in NOT_PUBLISHED.get(domain, {})
         assert (expected(domain, field) is None) == explained, f"{domain} {field}"
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_line_endings_do_not_matter(domain: str) -> None:
+    """Servers end lines with LF or CRLF (a quarter of this corpus): both read the same."""
+    text = decode_whois_answer((RAW / domain).read_bytes()).replace("\r\n", "\n")
+    assert parse_whois_text(domain, text.replace("\n", "\r\n")) == parse_whois_text(domain, text)

@@ -90,11 +90,17 @@ async def query_whois(
         return WhoisAnswer(f"{host}:{port}", text)
 
     host = await _registry_server(name.rsplit(".", 1)[-1], ctx)
-    text = await _query_named(host, name, ctx)
+    text = await _query_named(host, name + _QUERY_SUFFIXES.get(host, ""), ctx)
     answer = WhoisAnswer(host, text)
     if name.rsplit(".", 1)[-1] in THIN_TLDS and not is_whois_not_found(text):
         answer = await _with_registrar(answer, name, ctx)
     return answer
+
+
+# What a registry needs after the name: JPRS answers in Japanese (ISO-2022-JP) unless asked for
+# English. Only when the registry was found by referral: a configured server (a proxy, a test
+# double) gets the name alone.
+_QUERY_SUFFIXES = {"whois.jprs.jp": "/e"}
 
 
 async def _registry_server(tld: str, ctx: _Context) -> str:

@@ -92,6 +92,17 @@ async def test_iana_referral_is_cached_per_tld(
     assert registry.queries == ["google.io", "golang.io"]
 
 
+async def test_jprs_is_asked_for_english() -> None:
+    """JPRS answers in Japanese unless the query ends with "/e"; the English answer is the one
+    with the expiry date the parser reads."""
+    with FakeWhoisServer(referrals={"jp": "whois.jprs.jp"}) as iana_jp, FakeWhoisServer() as jprs:
+        jprs.add("yahoo.co.jp/e", RAW / "yahoo.co.jp")
+        book = {"whois.iana.org": iana_jp.address, "whois.jprs.jp": jprs.address}
+        answer = await whois.query_whois("yahoo.co.jp", referral_settings(), address_book=book)
+    assert jprs.queries == ["yahoo.co.jp/e"]
+    assert answer.text == (RAW / "yahoo.co.jp").read_text("utf-8")
+
+
 async def test_iana_without_a_server_for_the_tld(iana: FakeWhoisServer) -> None:
     book = {"whois.iana.org": iana.address}
     error = await failure("example.zz", referral_settings(), address_book=book)
