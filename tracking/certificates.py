@@ -6,9 +6,12 @@ What ``openssl x509`` prints is the oracle for every text field (CONTRACT sectio
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 import struct
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,16 +46,25 @@ def load_pem_certificate(text: str) -> x509.Certificate:
     if markers != [("BEGIN", "CERTIFICATE"), ("END", "CERTIFICATE")]:
         raise ValidationError(ErrorCode.INVALID_PEM, field="sslSource")
     try:
+        data = text.encode("ascii")
+        if _serial_is_positive(_pem_der(data)):
+            return x509.load_pem_x509_certificate(data)
         with _tolerant_parsing():
-            return x509.load_pem_x509_certificate(text.encode("ascii"))
+            return x509.load_pem_x509_certificate(data)
     except (ValueError, UnicodeEncodeError) as exc:
         raise ValidationError(ErrorCode.INVALID_PEM, field="sslSource") from exc
 
 
 def load_der_chain(chain_der: Sequence[bytes]) -> tuple[x509.Certificate, ...]:
     """The certificates a server sent, in its order; ValueError if one does not decode."""
+    return tuple(_load_der(der) for der in chain_der)
+
+
+def _load_der(der: bytes) -> x509.Certificate:
+    if _serial_is_positive(der):
+        return x509.load_der_x509_certificate(der)
     with _tolerant_parsing():
-        return tuple(x509.load_der_x509_certificate(der) for der in chain_der)
+        return x509.load_der_x509_certificate(der)
 
 
 def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
@@ -68,14 +80,45 @@ def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
     return certs
 
 
+# cryptography warns when it loads a certificate whose serial number is 0 or negative, which it
+# means to refuse one day; Go Daddy's, Starfield's and HARICA's roots, trusted everywhere, have
+# one. Such certificates are decoded and shown like any other, without the warning. Silencing
+# it takes catch_warnings, which swaps the process-wide filters (and resets every module's
+# "shown once" memory), so it is kept to those certificates and to one thread at a time.
+_WARNINGS_LOCK = threading.Lock()
+
+
 @contextmanager
 def _tolerant_parsing() -> Iterator[None]:
-    """cryptography warns about certificates it means to refuse one day, such as a serial
-    number of 0 (Go Daddy's, Starfield's and HARICA's roots, trusted everywhere, have one).
-    They are decoded and shown like any other certificate, without the warning."""
-    with warnings.catch_warnings():
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         yield
+
+
+def _serial_is_positive(der: bytes | None) -> bool:
+    """Whether a certificate's DER has a positive serial number (False when unreadable here:
+    the tolerant load then decides)."""
+    if der is None:
+        return False
+    try:
+        ((_, certificate, _),) = _der_elements(der)
+        _, tbs, _ = next(_der_elements(certificate))
+        serial = next(content for tag, content, _ in _der_elements(tbs) if tag == 0x02)
+    except (ValueError, IndexError, StopIteration):
+        return False
+    return bool(serial) and not serial[0] & 0x80 and any(serial)
+
+
+def _pem_der(data: bytes) -> bytes | None:
+    """The DER inside the one CERTIFICATE block of ``data``, or None."""
+    match = _PEM_CERTIFICATE.search(data)
+    if match is None:
+        return None
+    body = match.group(0).split(b"-----")[2]
+    try:
+        return base64.b64decode(body)  # whitespace and line breaks are skipped
+    except binascii.Error:
+        return None
 
 
 def chain_to_pem(chain: Sequence[x509.Certificate]) -> str:

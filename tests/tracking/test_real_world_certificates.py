@@ -24,11 +24,12 @@ from pathlib import Path
 import certifi
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 
 from tests.support.openssl import OPENSSL, openssl_time, openssl_x509
 from tracking import certificates
-from tracking.certificates import SslDetails, load_pem_certificate, ssl_details
+from tracking.certificates import SslDetails, load_der_chain, load_pem_certificate, ssl_details
 
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary")
 
@@ -248,4 +249,7 @@ def test_load_pem_certificate_is_quiet(entry: BundleEntry) -> None:
     warns about now and means to refuse in a future release."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_pem_certificate(entry.pem)
+        certificate = load_pem_certificate(entry.pem)
+        # and as a server's chain (DER), the way a refresh loads it
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        assert load_der_chain([der]) == (certificate,)
