@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.db import alembic_config, create_engine, migrate
+from tests.fakes import pki
 
 SERVER_URL = os.environ.get("DSTRACK_TEST_DATABASE_URL")
 
@@ -148,7 +149,7 @@ def test_there_is_a_single_head() -> None:
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
 
 
-def _details_row(engine: Engine, sans: list[str]) -> None:
+def _details_row(engine: Engine, sans: list[str], chain_pem: str = "") -> None:
     """A device with an audit whose SANs are ``sans``, inserted as the tables stand."""
     tables = SQLModel.metadata.tables
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,7 +180,7 @@ def _details_row(engine: Engine, sans: list[str]) -> None:
                 "serial_number": "01",
                 "signature_algorithm": "sha256RSA",
                 "fingerprint_sha256": "AA",
-                "chain_pem": "",
+                "chain_pem": chain_pem,
                 "retrieved_at": now,
                 "subject_alternative_names": sans,
             },
@@ -210,3 +211,20 @@ def test_0003_writes_stored_ipv6_sans_as_openssl_prints_them(url: str, engine: E
 
     command.downgrade(config, "0002")
     assert _sans(engine) == ["www.example.com", "2001:db8::1", "192.0.2.1", "::ffff:102:304"]
+
+
+def test_0003_keeps_a_dns_name_that_reads_like_ipv6(url: str, engine: Engine) -> None:
+    """With the stored leaf at hand, only its IP address SANs are rewritten."""
+    leaf = pki.issue(
+        pki.name("odd.example.com"),
+        dns_names=["odd.example.com", "2001:db8::2"],  # misissued: IPv6 text as a DNS name
+        ip_addresses=["2001:db8::1"],
+    )
+    config = alembic_config(url)
+    command.upgrade(config, "0002")
+    _details_row(engine, ["odd.example.com", "2001:db8::2", "2001:db8::1"], chain_pem=leaf.pem)
+
+    command.upgrade(config, "0003")
+    assert _sans(engine) == ["odd.example.com", "2001:db8::2", "2001:DB8:0:0:0:0:0:1"]
+    command.downgrade(config, "0002")
+    assert _sans(engine) == ["odd.example.com", "2001:db8::2", "2001:db8::1"]
