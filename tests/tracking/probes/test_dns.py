@@ -164,8 +164,8 @@ async def test_servfail_on_www_is_one_failure(server: DnsServer) -> None:
 async def test_timeout_fails_the_lookup_within_one_timeout(server: DnsServer) -> None:
     server.set_fault("_dmarc.example.com.", "timeout")
     started = time.monotonic()
-    result = await lookup(server, timeout_s=0.5)
-    assert time.monotonic() - started < 2  # queries run concurrently
+    result = await lookup(server, timeout_s=1.0)  # the other queries must answer within it
+    assert time.monotonic() - started < 3  # queries run concurrently
     assert result.failures == (("_dmarc.example.com.", "TXT", "timeout"),)
     assert result.failed and not result.nxdomain
     assert len(result.records) == len(EXPECTED) - 1
