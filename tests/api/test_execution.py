@@ -113,10 +113,12 @@ class Query:
 
     @strawberry.field
     def counted(self) -> Item | None:
-        first = items()[0]
         return CountedItem(
-            **{f: getattr(first, f) for f in ("name", "note", "ratio", "flag")},
+            name="a",
+            note=None,
             count=0,
+            ratio=0.5,
+            flag=True,
             color=Color.RED,
             seen_at=None,
             must="m",
