@@ -401,9 +401,6 @@ _FALLBACK = {
     ),
     "dnssec": re.compile(r"^\s*DNSSEC\s*:\s*(\S.*?)\s*$", re.IGNORECASE | re.M),
 }
-# python-whois's .cl parser cuts the zone off ("... 17:48:23 CLST", UTC-3) before reading a
-# date, which then passes for UTC: these TLDs' dates are read from the answer's own lines.
-_ZONE_DROPPED = frozenset({"cl"})
 _DNSSEC_TRUE = ("signeddelegation", "signed", "yes", "true", "active", "1")
 _DNSSEC_FALSE = ("unsigned", "no", "false", "inactive", "0", "unsigned delegation")
 
@@ -430,7 +427,7 @@ def parse_whois_text(domain: str, text: str) -> RegistrationDetails:
         return None
 
     def date(key: str, fallback: str) -> datetime | None:
-        value = None if name.rsplit(".", 1)[-1] in _ZONE_DROPPED else first(key)
+        value = first(key)
         if isinstance(value, datetime):
             return value
         return _fallback_date(text, fallback)

