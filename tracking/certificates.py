@@ -103,7 +103,7 @@ def _serial_is_positive(der: bytes | None) -> bool:
     try:
         ((_, certificate, _),) = _der_elements(der)
         _, tbs, _ = next(_der_elements(certificate))
-        serial = next(content for tag, content, _ in _der_elements(tbs) if tag == 0x02)
+        serial = _serial_content(tbs)
     except (ValueError, IndexError, StopIteration):
         return False
     return bool(serial) and not serial[0] & 0x80 and any(serial)
@@ -296,11 +296,15 @@ def _serial_text(cert: x509.Certificate) -> str:
     certificates still carry, and those are shown, not rejected.
     """
     ((_, tbs, _),) = _der_elements(cert.tbs_certificate_bytes)
-    # TBSCertificate starts with an optional [0] version, then the serial INTEGER.
-    serial = next(content for tag, content, _ in _der_elements(tbs) if tag == 0x02)
-    value = int.from_bytes(serial, "big", signed=True)
+    value = int.from_bytes(_serial_content(tbs), "big", signed=True)
     digits = f"{abs(value):X}"
     return ("-" if value < 0 else "") + digits.zfill(len(digits) + len(digits) % 2)
+
+
+def _serial_content(tbs: bytes) -> bytes:
+    """The serial number INTEGER's content bytes in a TBSCertificate's content, which starts
+    with an optional [0] version, then the serial."""
+    return next(content for tag, content, _ in _der_elements(tbs) if tag == 0x02)
 
 
 def _address_text(address: object) -> str:
