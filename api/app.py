@@ -18,11 +18,11 @@ from strawberry.asgi import GraphQL
 from api.context import Context
 from api.schema import schema
 from models.db import create_engine
-from tracking import access, inventory, queries
-from tracking.access import Viewer
-from tracking.ids import decode_pk
-from tracking.services import Services, build_services
-from tracking.settings import Settings
+from tracking.core.ids import decode_pk
+from tracking.core.settings import Settings
+from tracking.manage import access, inventory, queries
+from tracking.manage.access import Viewer
+from tracking.refresh.services import Services, build_services
 
 log = logging.getLogger("dstrack.api")
 

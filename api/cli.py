@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from models.db import create_engine, migrate
-from tracking import access
-from tracking.errors import DstrackError
-from tracking.settings import Settings
+from tracking.core.errors import DstrackError
+from tracking.core.settings import Settings
+from tracking.manage import access
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from strawberry.types import Info as StrawberryInfo
 
 from api.loaders import Loaders
-from tracking.access import Viewer
-from tracking.services import Services
+from tracking.manage.access import Viewer
+from tracking.refresh.services import Services
 
 
 @dataclass

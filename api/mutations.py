@@ -37,10 +37,10 @@ from api.types import (
 from models import Device as DeviceRow
 from models import DeviceCategory as DeviceCategoryEnum
 from models import OrganizationType
-from tracking import access, devices, inventory, queries
-from tracking.audit import AuditResult, result_message
-from tracking.errors import DstrackError
-from tracking.ids import decode_pk, encode_id
+from tracking.core.errors import DstrackError
+from tracking.core.ids import decode_pk, encode_id
+from tracking.manage import access, devices, inventory, queries
+from tracking.refresh.pipeline import AuditResult, result_message
 
 
 def _pk(global_id: strawberry.ID | None, type_name: str) -> int | None:

@@ -1,4 +1,4 @@
-"""Query resolvers: decode IDs, call ``tracking.queries``, wrap rows in types."""
+"""Query resolvers: decode IDs, call ``tracking.manage.queries``, wrap rows in types."""
 
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ from models import Product as ProductRow
 from models import SecurityLevel as SecurityLevelRow
 from models import User as UserRow
 from models.db import reader
-from tracking import inventory, queries
-from tracking.access import Viewer
-from tracking.ids import decode_id, decode_pk, encode_id
+from tracking.core.ids import decode_id, decode_pk, encode_id
+from tracking.manage import inventory, queries
+from tracking.manage.access import Viewer
+from tracking.refresh.switch import tracking_enabled
 
 DEFAULT_PAGE_SIZE = 20
 NO_MATCH = -1  # a primary key no row has: an unknown ID filters everything out
@@ -216,7 +217,7 @@ class Query:
     @strawberry.field
     async def tracking_settings(self, info: Info) -> TrackingSettings:
         with reader(info.context.services.engine) as session:
-            return TrackingSettings(enabled=inventory.tracking_enabled(session))
+            return TrackingSettings(enabled=tracking_enabled(session))
 
     @strawberry.field
     async def me(self, info: Info) -> User:

@@ -21,11 +21,11 @@ from models import Product as ProductRow
 from models import RawFile as RawFileRow
 from models import SecurityLevel as SecurityLevelRow
 from models import SslSourceKind as SslSourceKindEnum
-from tracking.errors import DstrackError
-from tracking.ids import encode_id
-from tracking.queries import DeviceList, OrganizationName, ProductName
-from tracking.schedule import iso_duration
-from tracking.sources import unicode_name
+from tracking.core.errors import DstrackError
+from tracking.core.ids import encode_id
+from tracking.core.schedule import iso_duration
+from tracking.core.sources import unicode_name
+from tracking.manage.queries import DeviceList, OrganizationName, ProductName
 
 DeviceCategory = strawberry.enum(DeviceCategoryEnum)
 OrganizationType = strawberry.enum(OrganizationTypeEnum)

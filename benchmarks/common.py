@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 import models  # noqa: F401  (registers the tables)
 from models import Device, Organization, Product, SslDetailsRecord, UpdateJob
 from models.db import create_engine, migrate
-from tracking import clock
+from tracking.core import clock
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -50,10 +50,10 @@ from benchmarks.common import (
     sqlite_database,
 )
 from benchmarks.servers import bench_chain
-from tracking import clock
-from tracking.certificates import load_pem_certificate, ssl_details
-from tracking.services import Services, build_services
-from tracking.settings import Settings
+from tracking.core import clock
+from tracking.core.certificates import load_pem_certificate, ssl_details
+from tracking.core.settings import Settings
+from tracking.refresh.services import Services, build_services
 
 TARGET = 3.0
 FLOOR_TARGET = 1.5  # the restatement of c. proposed in benchmarks/RESULTS.md

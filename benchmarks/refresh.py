@@ -1,12 +1,12 @@
 """a. Refresh throughput: devices audited per second end to end, versus bare TLS handshakes.
 
 N host-sourced SSL Certificate devices (``d<i>.bench.test:<port>``) are refreshed with
-``tracking.audit.update_many`` - resolution through c-ares against a local DNS server, TLS
-handshake with SNI, chain, decoding, trust and host-name verdicts, diff with the last audit,
-database write, Activity note and rescheduling - at the concurrency of a scheduled refresh
-run (``orchestration.refresh.DEFAULT_CONCURRENCY``). The baseline is the bare asyncio
-handshake (``asyncio.open_connection(ssl=...)``, then hang up as the probe does) against the
-same server, same client TLS context, same concurrency, measured before, between and after.
+``tracking.refresh.pipeline.update_many`` - resolution through c-ares against a local DNS server,
+TLS handshake with SNI, chain, decoding, trust and host-name verdicts, diff with the last audit,
+database write, Activity note and rescheduling - at the concurrency of a scheduled refresh run
+(``orchestration.refresh.DEFAULT_CONCURRENCY``). The baseline is the bare asyncio handshake
+(``asyncio.open_connection(ssl=...)``, then hang up as the probe does) against the same server, same
+client TLS context, same concurrency, measured before, between and after.
 
 Two refresh passes are timed: the first audit of every device (details inserted, a RAW file
 written) and the steady state of a scheduled refresh (certificate unchanged: "no changes").
@@ -47,14 +47,14 @@ from benchmarks.common import (
     sqlite_database,
 )
 from benchmarks.servers import LocalServers, bench_chain, device_host, local_servers
-from tracking import clock
-from tracking.audit import update_many
-from tracking.certificate_audit import retrieve_certificate
+from tracking.core import clock
+from tracking.core.settings import Nameserver, Settings
+from tracking.core.sources import HostSource
 from tracking.probes.ares import shared_channels
 from tracking.probes.tls import permissive_client_context
-from tracking.services import Services, build_services
-from tracking.settings import Nameserver, Settings
-from tracking.sources import HostSource
+from tracking.refresh.certificate import retrieve_certificate
+from tracking.refresh.pipeline import update_many
+from tracking.refresh.services import Services, build_services
 
 TARGET = 0.5
 CONCURRENCY = 16  # orchestration.refresh.DEFAULT_CONCURRENCY

@@ -1,6 +1,6 @@
 """b. Due-device selection: the sensor's query as the inventory grows from 10k to 1M devices.
 
-``tracking.jobs.due_device_ids(limit=200)`` is timed on SQLite and on PostgreSQL with 10k,
+``tracking.refresh.jobs.due_device_ids(limit=200)`` is timed on SQLite and on PostgreSQL with 10k,
 100k and 1M devices, bulk-inserted with SQLAlchemy core. The inventory looks like a steady
 state with a backlog: 80% host-sourced SSL devices with an auto-updating job, 20% devices
 without one (standard devices, inactive ones). Jobs are due at random times from 10 days ago
@@ -38,7 +38,8 @@ from benchmarks.common import (
     say,
     sqlite_database,
 )
-from tracking import clock, jobs
+from tracking.core import clock
+from tracking.refresh import jobs
 
 BATCH = 200  # orchestration.sensors.BATCH_SIZE
 IN_FLIGHT = 8 * BATCH  # MAX_PENDING_RUNS batches claimed and not finished
@@ -187,7 +188,7 @@ def measure(database: Database, sizes: list[int], repeat: int) -> dict[int, floa
 
 
 def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
-    heading("b. Due-device selection: tracking.jobs.due_device_ids, batch of 200")
+    heading("b. Due-device selection: tracking.refresh.jobs.due_device_ids, batch of 200")
     sizes = [10_000, 30_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     results = []
     backends: list[tuple[str, str | None]] = [("SQLite", None)]

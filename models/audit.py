@@ -65,8 +65,8 @@ class UpdateJob(SQLModel, table=True):
     """An auto-updating job: exists exactly while the device is refreshed on a schedule."""
 
     __tablename__ = "update_jobs"
-    # The due-device query (``tracking.jobs``) walks this index in its order - due time, then
-    # device - and reads the claim from it too, so it never visits the table's rows to skip
+    # The due-device query (``tracking.refresh.jobs``) walks this index in its order - due time,
+    # then device - and reads the claim from it too, so it never visits the table's rows to skip
     # jobs held by runs: a batch costs the same with 10k or 1M jobs (benchmarks/selection.py).
     __table_args__ = (sa.Index("ix_update_jobs_due", "due_at", "device_id", "claimed_until"),)
 

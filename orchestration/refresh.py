@@ -1,4 +1,4 @@
-"""``refresh_devices_job``: refresh a batch of devices' audits through ``tracking.audit``.
+"""``refresh_devices_job``: refresh a batch of devices' audits (``tracking.refresh``).
 
 Launched by ``due_devices_sensor`` for due devices, or by hand from the Launchpad with::
 
@@ -25,9 +25,10 @@ from pydantic import Field
 
 from models import RawFile
 from orchestration.resources import RESOURCE_KEY, TrackingResource
-from tracking import clock, jobs
-from tracking.audit import AuditResult, update_many
-from tracking.ids import decode_pk, encode_id
+from tracking.core import clock
+from tracking.core.ids import decode_pk, encode_id
+from tracking.refresh import jobs
+from tracking.refresh.pipeline import AuditResult, update_many
 
 RAW_SNAPSHOTS = dg.AssetKey("raw_snapshots")
 CLAIMANT_TAG = "dstrack/claimant"
@@ -186,7 +187,8 @@ def _skip(
 @dg.op(
     description=(
         "Refresh the audits of the selected devices (bounded concurrency) through "
-        "tracking.audit.update_many; record RAW snapshots as raw_snapshots materializations."
+        "tracking.refresh.pipeline.update_many; record RAW snapshots as raw_snapshots "
+        "materializations."
     ),
     out=dg.Out(dict[str, int], description="Devices updated / unchanged / failed / skipped."),
 )

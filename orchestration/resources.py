@@ -15,8 +15,8 @@ from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from models.db import create_engine
-from tracking.services import Services, build_services
-from tracking.settings import Settings
+from tracking.core.settings import Settings
+from tracking.refresh.services import Services, build_services
 
 RESOURCE_KEY = "tracking"
 

@@ -1,11 +1,11 @@
 """``due_devices_sensor``: claims due devices in batches and requests refresh runs for them.
 
 Correctness does not rest on the cursor: each batch is *claimed* in the database
-(``tracking.jobs``) before its run is requested, so a device is never in two runs at once and
-a tick that is evaluated twice cannot hand out the same devices again. The cursor only records
+(``tracking.refresh.jobs``) before its run is requested, so a device is never in two runs at once
+and a tick that is evaluated twice cannot hand out the same devices again. The cursor only records
 progress for people looking at the sensor (newest due time handed out, devices claimed).
-Backpressure: no more batches are claimed while ``MAX_PENDING_RUNS`` refresh runs are queued
-or running; the instance's run queue (``dagster.yaml``) bounds how many execute at once.
+Backpressure: no more batches are claimed while ``MAX_PENDING_RUNS`` refresh runs are queued or
+running; the instance's run queue (``dagster.yaml``) bounds how many execute at once.
 """
 
 # No `from __future__ import annotations`: Dagster reads these annotations at definition time.
@@ -24,7 +24,8 @@ from orchestration.refresh import (
     refresh_devices_job,
 )
 from orchestration.resources import TrackingResource
-from tracking import clock, jobs
+from tracking.core import clock
+from tracking.refresh import jobs
 
 BATCH_SIZE = 200  # devices per run
 MAX_BATCHES_PER_TICK = 4

@@ -32,10 +32,10 @@ from tests.fakes.tls_server import (  # noqa: F401 (fixtures)
 )
 from tests.fakes.whois_server import FakeWhoisServer
 from tests.support.database import fresh_database
+from tracking.core.settings import Settings
 from tracking.probes import rdap as rdap_module
 from tracking.probes import whois as whois_module
-from tracking.services import Services, build_services
-from tracking.settings import Settings
+from tracking.refresh.services import Services, build_services
 
 ADMIN_TOKEN = "test-admin-token"
 

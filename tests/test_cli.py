@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from api import cli
 from models.db import create_engine
-from tracking import access
+from tracking.manage import access
 
 DSTRACK = Path(sys.executable).with_name("dstrack")
 ADMIN_TOKEN = "cli-admin-token"

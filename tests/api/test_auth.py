@@ -18,9 +18,9 @@ from models.db import create_engine
 from tests.api import helpers, queries
 from tests.conftest import ADMIN_TOKEN, GraphQLClient, World
 from tests.fakes import pki
-from tracking import access
-from tracking.ids import encode_id
-from tracking.services import Services
+from tracking.core.ids import encode_id
+from tracking.manage import access
+from tracking.refresh.services import Services
 
 ME = "query { me { id name securityLevel { name isAdmin crmAccess viewOrganizationTypes } } }"
 CREATE_ORG_BODY = {

@@ -10,8 +10,8 @@ from tests.api import helpers, queries
 from tests.conftest import GraphQLClient, World, api_client, services_with
 from tests.fakes import pki
 from tests.fakes.tls_server import FakeTlsServer, standard_certificates
-from tracking.ids import encode_id
-from tracking.services import Services
+from tracking.core.ids import encode_id
+from tracking.refresh.services import Services
 
 CREATE_PRODUCT = """
 mutation($name: String!) { createProduct(input: {name: $name}) { product { id } errors { code } } }

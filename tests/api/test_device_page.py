@@ -13,8 +13,8 @@ from tests.api import helpers, queries
 from tests.api.test_query_count import counting
 from tests.conftest import GraphQLClient
 from tests.fakes import pki
-from tracking.ids import decode_pk, encode_id
-from tracking.services import Services
+from tracking.core.ids import decode_pk, encode_id
+from tracking.refresh.services import Services
 
 PAGE = f"""
 query($first: Int, $after: String) {{

@@ -20,7 +20,7 @@ from tests.conftest import GraphQLClient, World, _domain_certificate
 from tests.fakes.dns_server import Fault
 from tests.fakes.rdap_server import FIXTURES, RdapFault
 from tests.fakes.whois_server import WhoisFault
-from tracking import clock
+from tracking.core import clock
 
 RDAP_DOMAINS = FIXTURES / "rdap" / "domains"
 WHOIS_RAW = FIXTURES / "whois" / "raw"

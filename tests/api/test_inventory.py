@@ -11,8 +11,8 @@ from models import Contract, Device, Organization, Product
 from tests.api import helpers, queries
 from tests.conftest import GraphQLClient
 from tests.fakes import pki
-from tracking.ids import encode_id
-from tracking.services import Services
+from tracking.core.ids import encode_id
+from tracking.refresh.services import Services
 
 CREATE_PRODUCT = """
 mutation($name: String!) {

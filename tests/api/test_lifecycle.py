@@ -23,11 +23,11 @@ from tests.conftest import GraphQLClient, World
 from tests.fakes import pki
 from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served
 from tests.support.clock import Clock
-from tracking import devices
-from tracking.clock import use_clock
-from tracking.ids import encode_id
+from tracking.core.clock import use_clock
+from tracking.core.ids import encode_id
+from tracking.manage import devices
 from tracking.probes.tls import TlsHandshake, TlsProbe
-from tracking.services import Services
+from tracking.refresh.services import Services
 
 UPDATED = "The SSL certificate was updated."
 NOT_FOUND_MESSAGE = "SSL Certificate not found. Please check spelling and try again."

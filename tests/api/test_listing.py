@@ -8,7 +8,7 @@ from typing import Any
 from tests.api import helpers, queries
 from tests.conftest import GraphQLClient
 from tests.fakes import pki
-from tracking.ids import encode_id
+from tracking.core.ids import encode_id
 
 DEVICES = """
 query($first: Int, $after: String, $filter: DeviceFilter) {

@@ -13,9 +13,9 @@ from models import ActivityNote, Device, RawFile, SslDetailsRecord, UpdateJob
 from tests.api import helpers, queries
 from tests.conftest import GraphQLClient
 from tests.fakes import pki
-from tracking import clock
-from tracking.ids import decode_pk
-from tracking.services import Services
+from tracking.core import clock
+from tracking.core.ids import decode_pk
+from tracking.refresh.services import Services
 
 MAX_STATEMENTS = 12
 

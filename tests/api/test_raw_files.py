@@ -16,9 +16,9 @@ from tests.conftest import GraphQLClient, World
 from tests.fakes import pki
 from tests.fakes.tls_server import standard_certificates
 from tests.support.clock import Clock
-from tracking.clock import use_clock
-from tracking.ids import encode_id
-from tracking.services import Services
+from tracking.core.clock import use_clock
+from tracking.core.ids import encode_id
+from tracking.refresh.services import Services
 
 T0 = pki.NOW
 MINUTE = timedelta(minutes=1)

@@ -11,7 +11,7 @@ from tests.api import helpers, queries
 from tests.conftest import GraphQLClient, World, api_client, services_with
 from tests.fakes import pki
 from tests.fakes.tls_server import NonTlsServer, SilentServer, standard_certificates
-from tracking.services import Services
+from tracking.refresh.services import Services
 
 URI_FORMAT = "Please double-check your input and try again (Invalid URI Format)"
 HTTP_WEB_REQUEST = "Please double check your input and try again (HttpWebRequest error)"

@@ -46,7 +46,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from tracking.settings import Nameserver, Settings
+from tracking.core.settings import Nameserver, Settings
 
 Fault = Literal["servfail", "refused", "timeout", "nxdomain"]
 _FAULT_RCODES = {

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.dns_server import DnsServer, ZoneData, nameservers_env
 from tests.fakes.dns_server import dns_server as dns_server
-from tracking.settings import Nameserver, Settings
+from tracking.core.settings import Nameserver, Settings
 
 ZONES: ZoneData = {
     "example.com.": {

@@ -13,10 +13,10 @@ from models.db import reader
 from orchestration.resources import TrackingResource
 from tests.orchestration.helpers import Devices
 from tests.support.clock import Clock
-from tracking import clock
-from tracking.access import Viewer, ensure_admin_user, viewer_for
-from tracking.inventory import create_organization, ensure_system_data
-from tracking.services import Services
+from tracking.core import clock
+from tracking.manage.access import Viewer, ensure_admin_user, viewer_for
+from tracking.manage.inventory import create_organization, ensure_system_data
+from tracking.refresh.services import Services
 
 
 @pytest.fixture(autouse=True)

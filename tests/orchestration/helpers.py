@@ -14,10 +14,10 @@ from models.db import reader
 from orchestration.refresh import refresh_devices_job
 from orchestration.resources import RESOURCE_KEY, TrackingResource
 from orchestration.sensors import due_devices_sensor
-from tracking.access import Viewer
-from tracking.devices import NewDevice, create_device
-from tracking.ids import encode_id
-from tracking.services import Services
+from tracking.core.ids import encode_id
+from tracking.manage.access import Viewer
+from tracking.manage.devices import NewDevice, create_device
+from tracking.refresh.services import Services
 
 
 @dataclass

@@ -29,12 +29,12 @@ from tests.orchestration.helpers import (
     update_job,
 )
 from tests.support.clock import Clock
-from tracking import jobs
-from tracking.access import Viewer
-from tracking.devices import set_device_active
-from tracking.ids import encode_id
-from tracking.schedule import RETRY_INTERVAL
-from tracking.services import Services
+from tracking.core.ids import encode_id
+from tracking.core.schedule import RETRY_INTERVAL
+from tracking.manage.access import Viewer
+from tracking.manage.devices import set_device_active
+from tracking.refresh import jobs
+from tracking.refresh.services import Services
 
 MINUTE = timedelta(minutes=1)
 WEEK = timedelta(days=7)

@@ -22,10 +22,10 @@ from tests.conftest import World
 from tests.fakes import pki
 from tests.orchestration.helpers import Devices, gid, run_requests, tick, update_job
 from tests.support.clock import Clock
-from tracking import jobs
-from tracking.access import Viewer
-from tracking.devices import set_device_active, set_tracking_enabled
-from tracking.services import Services
+from tracking.manage.access import Viewer
+from tracking.manage.devices import set_device_active, set_tracking_enabled
+from tracking.refresh import jobs
+from tracking.refresh.services import Services
 
 MINUTE = timedelta(minutes=1)
 

@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from tests.conftest import GraphQLClient
-from tracking.services import Services
+from tracking.refresh.services import Services
 
 CREATE_LEVEL = """
 mutation($input: CreateSecurityLevelInput!) {

@@ -40,12 +40,12 @@ from tests.security.support import (
     make_user,
     stored_text,
 )
-from tracking import inventory
-from tracking import queries as tracking_queries
-from tracking.errors import ErrorCode
-from tracking.ids import encode_id
-from tracking.ratelimit import SlidingWindowLimit
-from tracking.services import Services
+from tracking.core.errors import ErrorCode
+from tracking.core.ids import encode_id
+from tracking.core.ratelimit import SlidingWindowLimit
+from tracking.manage import inventory
+from tracking.manage import queries as tracking_queries
+from tracking.refresh.services import Services
 
 STABLE_CODES = {code.value for code in ErrorCode}
 

@@ -46,9 +46,9 @@ from tests.security.support import (
     make_user,
     stored_text,
 )
-from tracking import access
-from tracking.ids import encode_id
-from tracking.services import Services
+from tracking.core.ids import encode_id
+from tracking.manage import access
+from tracking.refresh.services import Services
 
 CUSTOMER, VENDOR = "CUSTOMER", "VENDOR"
 TYPES = (CUSTOMER, VENDOR)

@@ -23,13 +23,13 @@ from tests.fakes.rdap_server import FIXTURES, RdapFault
 from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served
 from tests.fakes.whois_server import FakeWhoisServer, WhoisFault
 from tests.security.support import CREATE_DEVICE, CREATE_ORGANIZATION, stored_text
-from tracking.errors import ErrorCode, ValidationError
+from tracking.core.errors import ErrorCode, ValidationError
+from tracking.core.registration import LookupFailureKind, RegistryLookupError
+from tracking.core.settings import Settings
+from tracking.core.sources import HostSource, parse_ssl_source
 from tracking.probes import guard, whois
 from tracking.probes.tls import RealTlsProbe
-from tracking.registration import LookupFailureKind, RegistryLookupError
-from tracking.services import Services
-from tracking.settings import Settings
-from tracking.sources import HostSource, parse_ssl_source
+from tracking.refresh.services import Services
 
 PRIVATE = "PRIVATE_ADDRESS_REFUSED"
 URI = "INVALID_URI_FORMAT"

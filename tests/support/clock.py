@@ -1,4 +1,4 @@
-"""A clock tests move by hand; install it with ``tracking.clock.use_clock``."""
+"""A clock tests move by hand; install it with ``tracking.core.clock.use_clock``."""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ def shared_channels() -> Iterator[None]:
     one channel: its sockets stay open from one look-up to the next.
 
     Answers are cached for their TTL while the block lasts, so use it around one batch of
-    refreshes (``tracking.audit.update_many``), where a name is looked up at most a few
+    refreshes (``tracking.refresh.pipeline.update_many``), where a name is looked up at most a few
     times; every look-up outside a block gets a fresh answer.
     """
     channels: dict[tuple[str, ...], LoopChannel] = {}

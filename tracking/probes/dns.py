@@ -24,8 +24,8 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
+from tracking.core.settings import Settings
 from tracking.probes.resolver import failure_kind, make_dns_resolver
-from tracking.settings import Settings
 
 FailureKind = Literal["servfail", "timeout", "refused", "error"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from tracking.errors import ErrorCode, ProbeError
+from tracking.core.errors import ErrorCode, ProbeError
 
 
 def is_public_address(address: str) -> bool:

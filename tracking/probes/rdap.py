@@ -29,11 +29,11 @@ from urllib.request import url2pathname
 import httpcore
 import httpx
 
+from tracking.core.registration import LookupFailureKind as Kind
+from tracking.core.registration import RegistryLookupError, ascii_domain
+from tracking.core.settings import Settings
 from tracking.probes.guard import is_public_address
 from tracking.probes.resolver import ResolutionError, Resolver, resolver_for
-from tracking.registration import LookupFailureKind as Kind
-from tracking.registration import RegistryLookupError, ascii_domain
-from tracking.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tracking.errors import ErrorCode
-from tracking.probes import rdap, whois
-from tracking.probes.resolver import Resolver, resolver_for
-from tracking.registration import (
+from tracking.core.errors import ErrorCode
+from tracking.core.registration import (
     LookupFailureKind,
     ParseError,
     RegistrationDetails,
@@ -23,7 +21,9 @@ from tracking.registration import (
     parse_rdap_domain,
     parse_whois_text,
 )
-from tracking.settings import Settings
+from tracking.core.settings import Settings
+from tracking.probes import rdap, whois
+from tracking.probes.resolver import Resolver, resolver_for
 
 RDAP_CONTENT_TYPE = "application/rdap+json"
 WHOIS_CONTENT_TYPE = "text/plain; charset=utf-8"

@@ -29,9 +29,9 @@ import dns.rdatatype
 import dns.resolver
 import pycares
 
-from tracking.errors import ErrorCode, ProbeError
+from tracking.core.errors import ErrorCode, ProbeError
+from tracking.core.settings import Nameserver, Settings
 from tracking.probes.ares import QueryFailed, channel_for
-from tracking.settings import Nameserver, Settings
 
 ResolutionKind = Literal["nxdomain", "no_address", "servfail", "timeout", "refused", "error"]
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tracking import clock
-from tracking.errors import ErrorCode, ProbeError
+from tracking.core import clock
+from tracking.core.errors import ErrorCode, ProbeError
+from tracking.core.settings import Settings
 from tracking.probes.guard import ensure_public_address
 from tracking.probes.resolver import Resolver, ip_literal
-from tracking.settings import Settings
 
 # OpenSSL 3 refuses servers without RFC 5746 secure renegotiation unless told otherwise;
 # Python names the option only from 3.12.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tracking.certificates import load_pem_bundle
+from tracking.core.certificates import load_pem_bundle
 
 
 def system_store_files() -> list[Path]:

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 
+from tracking.core.registration import LookupFailureKind as Kind
+from tracking.core.registration import RegistryLookupError, ascii_domain, is_whois_not_found
+from tracking.core.settings import Settings
 from tracking.probes.guard import is_public_address
 from tracking.probes.resolver import ResolutionError, Resolver, resolver_for
-from tracking.registration import LookupFailureKind as Kind
-from tracking.registration import RegistryLookupError, ascii_domain, is_whois_not_found
-from tracking.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def query_whois(
     """Ask the registry's WHOIS server; raise :class:`RegistryLookupError` on failure.
 
     An answer saying "not registered" is returned like any other: telling it apart is
-    :func:`tracking.registration.is_whois_not_found`'s job.
+    :func:`tracking.core.registration.is_whois_not_found`'s job.
     """
     name = ascii_domain(domain)
     ctx = _Context(settings, resolver or resolver_for(settings), address_book or {})

@@ -11,7 +11,9 @@ import pytest
 
 from tests.fakes.rdap_server import FIXTURES, FakeRdapServer, RdapFault
 from tests.fakes.whois_server import FakeWhoisServer, WhoisFault
-from tracking.errors import ErrorCode
+from tracking.core.errors import ErrorCode
+from tracking.core.registration import LookupFailureKind
+from tracking.core.settings import Settings
 from tracking.probes import rdap, whois
 from tracking.probes.registration import (
     RDAP_CONTENT_TYPE,
@@ -22,8 +24,6 @@ from tracking.probes.registration import (
     RegistrationOutcome,
     lookup_registration,
 )
-from tracking.registration import LookupFailureKind
-from tracking.settings import Settings
 
 DOMAINS = FIXTURES / "rdap" / "domains"
 RAW = FIXTURES / "whois" / "raw"

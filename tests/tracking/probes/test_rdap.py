@@ -12,10 +12,10 @@ import pytest
 
 from tests.fakes.dns_server import DnsServer
 from tests.fakes.rdap_server import FIXTURES, IANA_BOOTSTRAP, FakeRdapServer, RdapFault
-from tracking.errors import ErrorCode
+from tracking.core.errors import ErrorCode
+from tracking.core.registration import LookupFailureKind, RegistryLookupError
+from tracking.core.settings import Settings
 from tracking.probes import rdap
-from tracking.registration import LookupFailureKind, RegistryLookupError
-from tracking.settings import Settings
 
 DOMAINS = FIXTURES / "rdap" / "domains"
 TIMEOUT = 1.0  # generous: a loaded CI machine took over 0.3 s to answer an HTTP 429

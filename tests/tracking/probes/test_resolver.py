@@ -12,7 +12,8 @@ import pycares
 import pytest
 
 from tests.fakes.dns_server import DnsServer, ZoneData
-from tracking.errors import MESSAGES, ErrorCode, ProbeError
+from tracking.core.errors import MESSAGES, ErrorCode, ProbeError
+from tracking.core.settings import Nameserver, Settings
 from tracking.probes.ares import shared_channels
 from tracking.probes.resolver import (
     DnsResolver,
@@ -21,7 +22,6 @@ from tracking.probes.resolver import (
     make_dns_resolver,
     resolver_for,
 )
-from tracking.settings import Nameserver, Settings
 
 ZONES: ZoneData = {
     "v4.test.": {"A": ["192.0.2.20", "192.0.2.3", "192.0.2.10"]},

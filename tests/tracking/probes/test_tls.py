@@ -19,10 +19,10 @@ from tests.fakes.tls_server import closed_port as closed_port
 from tests.fakes.tls_server import non_tls_server as non_tls_server
 from tests.fakes.tls_server import silent_server as silent_server
 from tests.fakes.tls_server import tls_server as tls_server
-from tracking import clock
-from tracking.errors import MESSAGES, ErrorCode, ProbeError
+from tracking.core import clock
+from tracking.core.errors import MESSAGES, ErrorCode, ProbeError
+from tracking.core.settings import Settings
 from tracking.probes.tls import RealTlsProbe, TlsProbe, TlsProbeError, unverified_chain
-from tracking.settings import Settings
 
 TIMEOUT = 1.0
 LOCAL = Settings(allow_private_targets=True, probe_timeout_s=TIMEOUT)

@@ -10,10 +10,10 @@ import pytest
 
 from tests.fakes.dns_server import DnsServer
 from tests.fakes.whois_server import FIXTURES, FakeWhoisServer, WhoisFault
-from tracking.errors import ErrorCode
+from tracking.core.errors import ErrorCode
+from tracking.core.registration import LookupFailureKind, RegistryLookupError, is_whois_not_found
+from tracking.core.settings import Settings
 from tracking.probes import whois
-from tracking.registration import LookupFailureKind, RegistryLookupError, is_whois_not_found
-from tracking.settings import Settings
 
 RAW = FIXTURES / "whois" / "raw"
 TIMEOUT = 1.0  # generous: a loaded CI machine took over 0.3 s to answer an HTTP 429

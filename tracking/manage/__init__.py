@@ -1,0 +1,1 @@
+"""What people do: devices, organizations, access and reads, with their permissions."""
