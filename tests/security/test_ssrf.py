@@ -379,7 +379,7 @@ PLAYING_PUBLIC = frozenset({"127.0.0.2", "127.0.0.3"})
 @pytest.fixture
 def internet(monkeypatch: pytest.MonkeyPatch) -> None:
     real = guard.is_public_address
-    monkeypatch.setattr(whois, "is_public_address", lambda a: a in PLAYING_PUBLIC or real(a))
+    monkeypatch.setattr(guard, "is_public_address", lambda a: a in PLAYING_PUBLIC or real(a))
 
 
 def _referral_settings() -> Settings:

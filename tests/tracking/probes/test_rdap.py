@@ -68,10 +68,11 @@ async def test_found_at_the_registry_of_the_tld(server: FakeRdapServer) -> None:
     assert server.requests == ["/dns.json", "/rdap.verisign.com/com/v1/domain/google.com"]
 
 
-async def test_404_means_not_registered(server: FakeRdapServer) -> None:
+async def test_404_is_no_record(server: FakeRdapServer) -> None:
     result = await rdap.query_rdap("nosuchdomain-dstrack.com", settings_for(server))
     assert result == rdap.RdapNotFound(
-        f"{server.url}/rdap.verisign.com/com/v1/domain/nosuchdomain-dstrack.com"
+        f"{server.url}/rdap.verisign.com/com/v1/domain/nosuchdomain-dstrack.com",
+        '{"errorCode": 404, "title": "Not Found"}',  # the body as sent, for the RAW file
     )
 
 
