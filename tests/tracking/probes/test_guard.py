@@ -16,7 +16,7 @@ from tracking.core.errors import ErrorCode
 from tracking.core.registration import LookupFailureKind, RegistryLookupError
 from tracking.core.settings import Settings
 from tracking.probes import guard, rdap, whois
-from tracking.probes.guard import ConnectFailed, Connected, GuardPolicy, connect_guarded
+from tracking.probes.guard import Connected, ConnectFailed, GuardPolicy, connect_guarded
 from tracking.probes.resolver import ResolutionError
 from tracking.probes.tls import RealTlsProbe
 
