@@ -39,6 +39,8 @@ class LookupFailureKind:
     EMPTY_ANSWER = "empty_answer"
     NO_SERVER = "no_server"
     PRIVATE_ADDRESS = "private_address"
+    # Not a failure on its own: RDAP has no record (404), noted beside what WHOIS said.
+    NOT_FOUND = "not_found"
 
 
 class RegistryLookupError(ProbeError):
