@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import idna
@@ -430,9 +430,10 @@ def parse_whois_text(domain: str, text: str) -> RegistrationDetails:
 
     def date(key: str, fallback: str) -> datetime | None:
         value = first(key)
+        from_line = _fallback_date(text, fallback)
         if isinstance(value, datetime):
-            return value
-        return _fallback_date(text, fallback)
+            return _zone_kept(value, from_line)
+        return from_line
 
     own_record = _own_record(text, name)
     registrant = _fallback_text(text, "registrant_organization")
@@ -499,6 +500,22 @@ def _fallback_date(text: str, key: str) -> datetime | None:
         if isinstance(value, datetime):
             return value
     return None
+
+
+def _zone_kept(parsed: datetime, from_line: datetime | None) -> datetime:
+    """python-whois's reading of a date, unless its per-TLD parser dropped the zone the answer
+    printed: its .cl parser cuts "CLST" off "2019-11-20 14:48:02 CLST" (UTC-3) and the time
+    then passes for UTC, 3 hours early. When the answer's own line, read with its zone, gives
+    the same wall-clock time at another offset, that reading is the instant."""
+    if from_line is None or from_line.utcoffset() in (None, _UTC_OFFSET):
+        return parsed
+    dropped = parsed.utcoffset() in (None, _UTC_OFFSET)
+    if dropped and parsed.replace(tzinfo=None) == from_line.replace(tzinfo=None):
+        return from_line
+    return parsed
+
+
+_UTC_OFFSET = timedelta(0)
 
 
 def _matched(match: re.Match[str]) -> str:

@@ -327,6 +327,50 @@ def test_whois_without_registration_data(text: str) -> None:
         parse_whois_text("example.com", text)
 
 
+NIC_CHILE = """%%
+%% This is the NIC Chile Whois server (whois.nic.cl).
+%%
+Domain name: ejemplo.cl
+Registrant name: Ejemplo SpA
+Registrar name: NIC Chile
+Creation date: 2010-07-01 09:30:00 CLT
+Expiration date: 2027-05-16 12:00:00 CLST
+Name server: ns1.ejemplo.cl
+"""
+
+
+def test_whois_dates_keep_the_zone_the_registry_prints() -> None:
+    """python-whois's .cl parser drops "CLST"/"CLT"; the instants are those NIC Chile means."""
+    details = parse_whois_text("ejemplo.cl", NIC_CHILE)
+    assert details.expires_at == utc(2027, 5, 16, 15)  # CLST is UTC-3
+    assert details.created_at == utc(2010, 7, 1, 13, 30)  # CLT is UTC-4
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Expiration date: 2027-05-16 12:00:00 UTC", utc(2027, 5, 16, 12)),
+        ("Expiration date: 2027-05-16 12:00:00", utc(2027, 5, 16, 12)),  # no zone: UTC
+        ("Expiration date: 2027-05-16 12:00:00 CLST", utc(2027, 5, 16, 15)),
+        ("Expiration date: 2027-05-16T12:00:00-03:00", utc(2027, 5, 16, 15)),
+    ],
+)
+def test_cl_expiry_lines(line: str, expected: datetime) -> None:
+    text = NIC_CHILE.replace("Expiration date: 2027-05-16 12:00:00 CLST", line)
+    assert parse_whois_text("ejemplo.cl", text).expires_at == expected
+
+
+def test_a_zone_printed_elsewhere_does_not_move_an_offset_read_right() -> None:
+    """The zone of a later line (another date) is not applied to a date read with its offset."""
+    text = (
+        "Domain Name: example.io\n"
+        "Registrar: Example Registrar\n"
+        "Registry Expiry Date: 2027-05-16T12:00:00Z\n"
+        "Expiration Date: 2027-05-16 12:00:00 CLST\n"
+    )
+    assert parse_whois_text("example.io", text).expires_at == utc(2027, 5, 16, 12)
+
+
 def test_whois_unknown_date_format_keeps_the_rest() -> None:
     text = "Domain Name: EXAMPLE.COM\nRegistrar: Example Registrar\nCreation Date: sometime\n"
     details = parse_whois_text("example.com", text)
