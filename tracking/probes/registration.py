@@ -110,9 +110,9 @@ async def lookup_registration(
     """Registration details of a registrable domain (e.g. ``example.co.uk``, not ``www.…``).
 
     RDAP first. WHOIS is asked when the TLD has no RDAP service, when RDAP failed, and when
-    RDAP has no record of the domain (404): registries' RDAP services have been seen to miss
-    domains their WHOIS knows, so WHOIS confirms "not registered", and its details win when it
-    has a record. The RDAP 404 stands alone only for a TLD without a WHOIS server.
+    RDAP has no record of the domain (404): "not registered" then needs WHOIS to say so too,
+    and a WHOIS record wins (its details, ``source`` WHOIS). The RDAP 404 stands alone only
+    for a TLD without a WHOIS server.
 
     ``resolver`` defaults to the probes' resolver for ``settings``; ``whois_address_book`` is a
     test seam (see :data:`tracking.probes.whois.AddressBook`).
