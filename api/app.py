@@ -22,7 +22,8 @@ from tracking.core.ids import decode_pk
 from tracking.core.settings import Settings
 from tracking.manage import access, inventory, queries
 from tracking.manage.access import Viewer
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 log = logging.getLogger("dstrack.api")
 

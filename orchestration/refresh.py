@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import Field
 
-from models import RawFile
 from orchestration.resources import RESOURCE_KEY, TrackingResource
 from tracking.core import clock
 from tracking.core.ids import decode_pk, encode_id
 from tracking.refresh import jobs
+from tracking.refresh.events import StoredRawFile
 from tracking.refresh.pipeline import AuditResult, update_many
 
 RAW_SNAPSHOTS = dg.AssetKey("raw_snapshots")
@@ -137,7 +137,7 @@ class RefreshSummary:
         }
 
 
-def _materialization(device_id: int, raw: RawFile) -> dg.AssetMaterialization:
+def _materialization(device_id: int, raw: StoredRawFile) -> dg.AssetMaterialization:
     assert raw.id is not None
     raw_gid = encode_id("RawFile", raw.id)
     return dg.AssetMaterialization(

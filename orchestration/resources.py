@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from models.db import create_engine
 from tracking.core.settings import Settings
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 RESOURCE_KEY = "tracking"
 
