@@ -1,4 +1,4 @@
-"""Configuration from environment variables (CONTRACT.md section 1); every one is optional."""
+"""Configuration from ``DSTRACK_*`` environment variables (README: "Configuration")."""
 
 from __future__ import annotations
 
