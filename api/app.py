@@ -222,6 +222,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         except sa.exc.SQLAlchemyError:
             log.exception("health check failed")
             return JSONResponse({"status": "database unavailable"}, status_code=503)
+        if problem := services.raw_store.problem():
+            return JSONResponse(
+                {"status": "storage unavailable", "reason": problem}, status_code=503
+            )
         return JSONResponse({"status": "ok"})
 
     async def raw_file(request: Request) -> Response:
