@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import contextlib
 import hashlib
 import hmac
 import json
@@ -200,10 +201,8 @@ class _Server(ThreadingHTTPServer):
     def shutdown_connections(self) -> None:
         with self._open_lock:
             for sock in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hanging up mid-answer is what the fault tests do
@@ -333,7 +332,9 @@ def verify_standard_webhook(
     ``webhook-timestamp`` (integer seconds, within ``tolerance_s`` of ``now``) and
     ``webhook-signature`` (space-separated ``v<n>,<base64>``, one ``v1`` of which must match).
     """
-    missing = [h for h in ("webhook-id", "webhook-timestamp", "webhook-signature") if h not in headers]
+    missing = [
+        h for h in ("webhook-id", "webhook-timestamp", "webhook-signature") if h not in headers
+    ]
     if missing:
         raise WebhookSignatureError(f"missing header(s): {', '.join(missing)}")
     try:

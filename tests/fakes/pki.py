@@ -182,7 +182,9 @@ def _revocation_extensions(
     ocsp_no_check: bool,
 ) -> x509.CertificateBuilder:
     access = [
-        x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u))
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
+        )
         for u in ocsp_urls
     ] + [
         x509.AccessDescription(

@@ -260,4 +260,3 @@ def smtps_server() -> Iterator[FakeSmtpServer]:
     """Implicit-TLS SMTP, no AUTH."""
     with FakeSmtpServer(SmtpMode.SMTPS) as server:
         yield server
-
