@@ -116,6 +116,8 @@ class Connection:
 class _ThreadedServer:
     """Accepts connections in a thread and handles each one in its own thread."""
 
+    record_type: type[Connection] = Connection  # what a subclass records per connection
+
     def __init__(self, host: str = HOST) -> None:
         self.host = host
         self._listener: socket.socket | None = None
@@ -190,7 +192,7 @@ class _ThreadedServer:
                     conn, peer = listener.accept()
                 except OSError:  # the client gave up between select() and accept()
                     continue
-                record = Connection(peer=peer[:2])
+                record = self.record_type(peer=peer[:2])
                 with self._lock:
                     if self._closing:
                         conn.close()
