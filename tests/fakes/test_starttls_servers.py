@@ -72,7 +72,7 @@ def test_imap_without_starttls(starttls_server: Factory) -> None:
     client = imaplib.IMAP4("127.0.0.1", server.port, timeout=10)
     with pytest.raises(imaplib.IMAP4.error, match="TLS not supported"):
         client.starttls(client_context())  # imaplib refuses, as STARTTLS is not offered
-    with pytest.raises(imaplib.IMAP4.error, match="BAD.*STARTTLS not available"):
+    with pytest.raises(imaplib.IMAP4.error, match=r"BAD.*STARTTLS not available"):
         client._simple_command("STARTTLS")  # and the server would refuse it
     client.logout()
 
@@ -240,7 +240,7 @@ def test_xmpp_stream_and_refusal(starttls_server: Factory) -> None:
         assert answer == b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"
 
 
-# -- hostile behaviours -----------------------------------------------------------------------------
+# -- hostile behaviours ------------------------------------------------------------------------
 
 FIRST_WORDS = {
     "imap": b"",
@@ -267,7 +267,7 @@ def test_talks_forever_never_ends_a_line(starttls_server: Factory, protocol: str
         data = receive(sock, 8 * 1024 * 1024)
     prefix = server.talk_prefix()
     assert len(data) == 8 * 1024 * 1024 and data.startswith(prefix)
-    assert set(data[len(prefix) :]) == {ord("x")}
+    assert set(data[len(prefix) :]) == {ord("x")}  # no line end, no closing bracket
 
 
 @pytest.mark.parametrize("protocol", FIRST_WORDS)
