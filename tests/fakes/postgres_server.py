@@ -131,8 +131,9 @@ class PostgresTlsServer:
             f"-c ssl={'on' if self.ssl else 'off'} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=20 -c shared_buffers=16MB"
         )
+        log = str(self._tmp / "server.log")
         done = self._run(
-            str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self._tmp / "server.log"),
+            str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-l", log,
             "-w", "-t", "30", "-o", options, "start",
         )  # fmt: skip
         return done.returncode == 0
