@@ -3,11 +3,14 @@
 Each follows its RFC's exchange far enough for a real client (imaplib, poplib, ftplib,
 ``openssl s_client -starttls``) to upgrade, then serves its certificate:
 
+* :class:`SmtpServer` (RFC 3207: ``220``, ``EHLO`` lists ``STARTTLS``, ``STARTTLS`` ->
+  ``220``; the working mail server is :mod:`tests.fakes.smtp_server`);
 * :class:`ImapServer` (RFC 9051: ``* OK`` greeting, ``CAPABILITY`` lists ``STARTTLS``,
-  ``STARTTLS`` -> ``OK``), :class:`Pop3Server` (RFC 2595: ``+OK``, ``CAPA`` lists ``STLS``,
-  ``STLS`` -> ``+OK``), :class:`FtpServer` (RFC 4217: ``220``, ``AUTH TLS`` -> ``234``),
-  :class:`XmppServer` (RFC 6120: stream header, ``<starttls/>`` feature -> ``<proceed/>``);
-* :class:`LdapServer` and :class:`PostgresServer` in :mod:`tests.fakes.starttls_binary`.
+  ``STARTTLS`` -> ``OK``);
+* :class:`Pop3Server` (RFC 2595: ``+OK``, ``CAPA`` lists ``STLS``, ``STLS`` -> ``+OK``);
+* :class:`FtpServer` (RFC 4217: ``220``, ``AUTH TLS`` -> ``234``);
+* :class:`XmppServer`, :class:`LdapServer` and :class:`PostgresServer`, where the client speaks
+  first, in :mod:`tests.fakes.starttls_client_first`.
 
 ``behaviour`` (a :class:`Behaviour`) makes the same server offer no STARTTLS, speak TLS at
 once (IMAPS, POP3S, LDAPS...), or misbehave: talk forever without ending a line, send a
@@ -23,13 +26,13 @@ greeting line of several MiB, or never say a word::
 Each connection is a :class:`Session` in ``.connections``: what the client sent
 (``received``), whether the TLS handshake completed (``handshake_ok``) and the SNI
 (``server_name``). Fixtures: ``imap_server``, ``imaps_server``, ``pop3_server``,
-``pop3s_server``, ``ftp_server``, ``xmpp_server``, and ``starttls_server`` (a factory:
-``starttls_server("ldap", Behaviour.SILENT)``).
+``pop3s_server``, ``ftp_server`` (``xmpp_server``, ``ldap_server``, ``ldaps_server``,
+``postgres_fake_server`` in :mod:`tests.fakes.starttls_client_first`), and ``starttls_server``, a
+factory: ``starttls_server("ldap", Behaviour.SILENT)`` starts one, closed after the test.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import time
@@ -355,70 +358,39 @@ class FtpServer(StartTlsServer):
         return False
 
 
-# -- XMPP -----------------------------------------------------------------------------------------
+class SmtpServer(StartTlsServer):
+    """ESMTP up to STARTTLS (RFC 3207) or SMTPS, for the hostile and refusing variants (a
+    working mail server is :class:`tests.fakes.smtp_server.FakeSmtpServer`); answers EHLO,
+    HELO, NOOP, RSET, QUIT, and 502 else."""
 
-XMPP_TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
-_STREAM_TO = re.compile(rb"""\bto=['"]([^'"]*)['"]""")
-
-
-class XmppServer(StartTlsServer):
-    """An XMPP server's side of a client stream up to ``<proceed/>`` (RFC 6120 section 5)."""
-
-    protocol = "xmpp"
-    host_name = "xmpp.test"
-    client_speaks_first = True
-    line_end = b"'>"
+    protocol = "smtp"
+    host_name = "smtp.test"
+    GREETING = "220 smtp.test ESMTP dstrack test server\r\n"
 
     def talk_prefix(self) -> bytes:
-        return b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' id='"
+        return b"220 "
 
     def converse(self, wire: Wire, *, greet: bool) -> bool:
-        del greet  # the client opens each stream, before and after TLS
-        header = self._read_element(wire, b"<stream:stream")
-        if header is None:
-            return False
-        domain = m.group(1).decode("utf-8", "replace") if (m := _STREAM_TO.search(header)) else ""
-        starttls = self.offers_starttls and not wire.tls
-        features = (
-            f"<starttls xmlns='{XMPP_TLS_NS}'><required/></starttls>"
-            if starttls
-            else "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
-            "<mechanism>PLAIN</mechanism></mechanisms>"
-        )
-        wire.send(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-            "xmlns:stream='http://etherx.jabber.org/streams' id='dstrack-test' "
-            f"from='{domain or self.host_name}' version='1.0' xml:lang='en'>"
-            f"<stream:features>{features}</stream:features>"
-        )
-        while (element := self._read_element(wire, b"<")) is not None:
-            if b"</stream:stream" in element:
-                wire.send("</stream:stream>")
-                return False
-            if b"<starttls" in element and starttls:
-                wire.send(f"<proceed xmlns='{XMPP_TLS_NS}'/>")
+        if greet:
+            wire.send(self.GREETING)
+        while (line := wire.line()) is not None:
+            command = line.split(" ", 1)[0].upper()
+            if command == "EHLO":
+                starttls = "250-STARTTLS\r\n" if self.offers_starttls and not wire.tls else ""
+                wire.send(f"250-smtp.test\r\n{starttls}250-8BITMIME\r\n250 SIZE 10240000\r\n")
+            elif command == "HELO":
+                wire.send("250 smtp.test\r\n")
+            elif command == "STARTTLS" and self.offers_starttls and not wire.tls:
+                wire.send("220 2.0.0 Ready to start TLS\r\n")
                 return True
-            if b"<starttls" in element:
-                wire.send(f"<failure xmlns='{XMPP_TLS_NS}'/></stream:stream>")
+            elif command in ("NOOP", "RSET"):
+                wire.send("250 2.0.0 OK\r\n")
+            elif command == "QUIT":
+                wire.send("221 2.0.0 Bye\r\n")
                 return False
+            else:
+                wire.send("502 5.5.1 Command not implemented\r\n")
         return False
-
-    @staticmethod
-    def _read_element(wire: Wire, start: bytes) -> bytes | None:
-        """The next tag starting with ``start`` (skipping an XML declaration), up to its '>'."""
-        while True:
-            head = wire.until(b">")
-            if head is None:
-                return None
-            text = head.strip()
-            if text.startswith(b"<?xml"):
-                continue
-            if text.startswith(b"<starttls") and not text.endswith(b"/>"):
-                closing = wire.until(b"</starttls>")
-                text = text + (closing or b"")
-            wire.record.received.append(text.decode("utf-8", "replace"))
-            if text.startswith(start) or text.startswith(b"</stream:stream"):
-                return text
 
 
 # -- choosing a server ----------------------------------------------------------------------------
@@ -426,21 +398,23 @@ class XmppServer(StartTlsServer):
 
 def server_classes() -> dict[str, type[StartTlsServer]]:
     """Server class by protocol name (``openssl s_client -starttls`` names)."""
-    from tests.fakes.starttls_binary import LdapServer, PostgresServer
+    from tests.fakes.starttls_client_first import LdapServer, PostgresServer, XmppServer
 
     classes: list[type[StartTlsServer]] = [
-        ImapServer, Pop3Server, FtpServer, XmppServer, LdapServer, PostgresServer,
+        SmtpServer, ImapServer, Pop3Server, FtpServer, XmppServer, LdapServer, PostgresServer,
     ]  # fmt: skip
     return {c.protocol: c for c in classes}
 
 
-IMPLICIT_SCHEMES = {"imaps": "imap", "pop3s": "pop3", "ldaps": "ldap"}
+IMPLICIT_SCHEMES = {"smtps": "smtp", "imaps": "imap", "pop3s": "pop3", "ldaps": "ldap"}
+ALIASES = {"submission": "smtp", "postgresql": "postgres"}
 
 
 def server_for(scheme: str, behaviour: Behaviour | None = None, **kwargs: object) -> StartTlsServer:
-    """A server for a URL scheme (``imap``, ``imaps``, ``pop3``, ``pop3s``, ``ftp``, ``ldap``,
-    ``ldaps``, ``xmpp``, ``postgres``); the ``...s`` schemes default to IMPLICIT_TLS."""
-    protocol = IMPLICIT_SCHEMES.get(scheme, "postgres" if scheme == "postgresql" else scheme)
+    """A server for a URL scheme (``smtp``, ``submission``, ``smtps``, ``imap``, ``imaps``,
+    ``pop3``, ``pop3s``, ``ftp``, ``ldap``, ``ldaps``, ``xmpp``, ``postgres``, ``postgresql``);
+    the ``...s`` schemes default to IMPLICIT_TLS, the others to STARTTLS."""
+    protocol = IMPLICIT_SCHEMES.get(scheme) or ALIASES.get(scheme, scheme)
     if behaviour is None:
         behaviour = Behaviour.IMPLICIT_TLS if scheme in IMPLICIT_SCHEMES else Behaviour.STARTTLS
     return server_classes()[protocol](behaviour, **kwargs)  # type: ignore[arg-type]
@@ -479,4 +453,3 @@ imaps_server = pytest.fixture(scheme_fixture("imaps"), name="imaps_server")
 pop3_server = pytest.fixture(scheme_fixture("pop3"), name="pop3_server")
 pop3s_server = pytest.fixture(scheme_fixture("pop3s"), name="pop3s_server")
 ftp_server = pytest.fixture(scheme_fixture("ftp"), name="ftp_server")
-xmpp_server = pytest.fixture(scheme_fixture("xmpp"), name="xmpp_server")

@@ -13,7 +13,7 @@ from tests.fakes import pki
 from tests.fakes.clients import needs_openssl, s_client_chain
 from tests.fakes.postgres_server import PostgresTlsServer, pg_bin, wait_gone
 from tests.fakes.postgres_server import postgres_tls_server as postgres_tls_server  # fixture
-from tests.fakes.starttls_binary import ssl_request
+from tests.fakes.starttls_client_first import ssl_request
 
 pytestmark = pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed")
 

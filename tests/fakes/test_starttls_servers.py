@@ -6,6 +6,7 @@ from __future__ import annotations
 import ftplib
 import imaplib
 import poplib
+import smtplib
 import socket
 import time
 from collections.abc import Callable
@@ -13,22 +14,23 @@ from collections.abc import Callable
 import pytest
 
 from tests.fakes.clients import client_context, needs_openssl, s_client_chain
-from tests.fakes.starttls_binary import (
+from tests.fakes.starttls_client_first import (
     LdapServer,
     PostgresServer,
+    XmppServer,
     ssl_request,
     starttls_request,
     starttls_response,
 )
-from tests.fakes.starttls_binary import ldaps_server as ldaps_server  # fixture
+from tests.fakes.starttls_client_first import ldaps_server as ldaps_server  # fixture
 from tests.fakes.starttls_servers import (
     HUGE_LINE_SIZE,
     Behaviour,
     FtpServer,
     ImapServer,
     Pop3Server,
+    SmtpServer,
     StartTlsServer,
-    XmppServer,
     server_for,
 )
 from tests.fakes.starttls_servers import imap_server as imap_server  # fixture
@@ -126,6 +128,22 @@ def test_ftp_without_auth_tls(starttls_server: Factory) -> None:
     client.quit()
 
 
+def test_smtp_starttls_with_smtplib(starttls_server: Factory) -> None:
+    server = starttls_server("submission")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        client.starttls(context=client_context())
+        assert client.sock.getpeercert(binary_form=True) == leaf_der(server)
+        client.ehlo()
+        assert not client.has_extn("starttls")
+    refusing = starttls_server("smtp", Behaviour.NO_STARTTLS)
+    with smtplib.SMTP("127.0.0.1", refusing.port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            client.starttls(context=client_context())
+        assert client.docmd("STARTTLS")[0] == 502
+
+
 # -- LDAP and PostgreSQL on the wire --------------------------------------------------------------
 
 # RFC 4511 ExtendedRequest/Response for StartTLS, encoded by hand independently of the fake.
@@ -190,6 +208,7 @@ def test_postgres_ssl_request(starttls_server: Factory) -> None:
 # -- openssl s_client for every protocol ---------------------------------------------------------
 
 S_CLIENT = {
+    SmtpServer: ("smtp", ()),
     ImapServer: ("imap", ()),
     Pop3Server: ("pop3", ()),
     FtpServer: ("ftp", ()),
@@ -209,7 +228,7 @@ def test_openssl_starttls_reads_the_chain(server_class: type[StartTlsServer]) ->
         )
         assert chain == list(server.certificate.certificates)
         assert server.sessions[0].server_name == "sni.test"
-    if starttls in ("imap", "xmpp"):
+    if starttls in ("smtp", "imap", "xmpp"):
         return  # s_client then sends its ClientHello anyway and waits, as the server does
     with server_class(Behaviour.NO_STARTTLS) as server:
         assert s_client_chain(server.port, starttls=starttls, extra=extra) == []
@@ -217,7 +236,7 @@ def test_openssl_starttls_reads_the_chain(server_class: type[StartTlsServer]) ->
 
 
 @needs_openssl
-@pytest.mark.parametrize("scheme", ["imaps", "pop3s", "ldaps"])
+@pytest.mark.parametrize("scheme", ["smtps", "imaps", "pop3s", "ldaps"])
 def test_openssl_reads_implicit_tls(scheme: str) -> None:
     with server_for(scheme) as server:
         assert s_client_chain(server.port) == list(server.certificate.certificates)
@@ -243,6 +262,7 @@ def test_xmpp_stream_and_refusal(starttls_server: Factory) -> None:
 # -- hostile behaviours ------------------------------------------------------------------------
 
 FIRST_WORDS = {
+    "smtp": b"",
     "imap": b"",
     "pop3": b"",
     "ftp": b"",

@@ -1,5 +1,10 @@
-"""The binary protocols of :mod:`tests.fakes.starttls_servers`: LDAP and PostgreSQL.
+"""The servers of :mod:`tests.fakes.starttls_servers` where the client speaks first: XMPP,
+LDAP and PostgreSQL.
 
+* :class:`XmppServer` - RFC 6120 section 5: the client's stream header gets the server's, with
+  ``<stream:features>`` listing ``<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>``;
+  ``<starttls/>`` gets ``<proceed/>``, then TLS and the client's new stream. Without STARTTLS
+  the features list SASL PLAIN only and ``<starttls/>`` gets ``<failure/>`` and the end.
 * :class:`LdapServer` - RFC 4511 in BER: a StartTLS ExtendedRequest (OID 1.3.6.1.4.1.1466.20037)
   gets an ExtendedResponse with resultCode success (0) and the OID as responseName, then TLS;
   without STARTTLS it gets protocolError (2). Bind is accepted, a search returns no entry,
@@ -12,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
 import pytest
@@ -24,6 +30,74 @@ from tests.fakes.starttls_servers import (
     Wire,
     scheme_fixture,
 )
+
+# -- XMPP -----------------------------------------------------------------------------------------
+
+XMPP_TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
+_STREAM_TO = re.compile(rb"""\bto=['"]([^'"]*)['"]""")
+
+
+class XmppServer(StartTlsServer):
+    """An XMPP server's side of a client stream up to ``<proceed/>`` (RFC 6120 section 5)."""
+
+    protocol = "xmpp"
+    host_name = "xmpp.test"
+    client_speaks_first = True
+    line_end = b"'>"
+
+    def talk_prefix(self) -> bytes:
+        return b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' id='"
+
+    def converse(self, wire: Wire, *, greet: bool) -> bool:
+        del greet  # the client opens each stream, before and after TLS
+        header = self._read_element(wire, b"<stream:stream")
+        if header is None:
+            return False
+        domain = m.group(1).decode("utf-8", "replace") if (m := _STREAM_TO.search(header)) else ""
+        starttls = self.offers_starttls and not wire.tls
+        features = (
+            f"<starttls xmlns='{XMPP_TLS_NS}'><required/></starttls>"
+            if starttls
+            else "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>PLAIN</mechanism></mechanisms>"
+        )
+        wire.send(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' id='dstrack-test' "
+            f"from='{domain or self.host_name}' version='1.0' xml:lang='en'>"
+            f"<stream:features>{features}</stream:features>"
+        )
+        while (element := self._read_element(wire, b"<")) is not None:
+            if b"</stream:stream" in element:
+                wire.send("</stream:stream>")
+                return False
+            if b"<starttls" in element and starttls:
+                wire.send(f"<proceed xmlns='{XMPP_TLS_NS}'/>")
+                return True
+            if b"<starttls" in element:
+                wire.send(f"<failure xmlns='{XMPP_TLS_NS}'/></stream:stream>")
+                return False
+        return False
+
+    @staticmethod
+    def _read_element(wire: Wire, start: bytes) -> bytes | None:
+        """The next tag starting with ``start`` (skipping an XML declaration), up to its '>'."""
+        while True:
+            head = wire.until(b">")
+            if head is None:
+                return None
+            text = head.strip()
+            if text.startswith(b"<?xml"):
+                continue
+            if text.startswith(b"<starttls") and not text.endswith(b"/>"):
+                closing = wire.until(b"</starttls>")
+                text = text + (closing or b"")
+            wire.record.received.append(text.decode("utf-8", "replace"))
+            if text.startswith(start) or text.startswith(b"</stream:stream"):
+                return text
+
+
+# -- LDAP -----------------------------------------------------------------------------------------
 
 STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
 NOTICE_OF_DISCONNECTION_OID = b"1.3.6.1.4.1.1466.20036"
@@ -188,6 +262,7 @@ class PostgresServer(StartTlsServer):
 
 # -- pytest fixtures ----------------------------------------------------------------------------
 
+xmpp_server = pytest.fixture(scheme_fixture("xmpp"), name="xmpp_server")
 ldap_server = pytest.fixture(scheme_fixture("ldap"), name="ldap_server")
 ldaps_server = pytest.fixture(scheme_fixture("ldaps"), name="ldaps_server")
 postgres_fake_server = pytest.fixture(scheme_fixture("postgres"), name="postgres_fake_server")
