@@ -24,6 +24,12 @@ def client_context() -> ssl.SSLContext:
     return context
 
 
+def peer_leaf(sock: object) -> bytes | None:
+    """The DER of the certificate a client's TLS socket received."""
+    assert isinstance(sock, ssl.SSLSocket), f"not a TLS socket: {sock!r}"
+    return sock.getpeercert(binary_form=True)
+
+
 def s_client(
     port: int, *, starttls: str | None = None, extra: tuple[str, ...] = (), timeout: float = 10
 ) -> subprocess.CompletedProcess[bytes]:

@@ -231,7 +231,7 @@ def ocsp_response(
         builder = builder.certificates([responder.cert])
     key = signer.key
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hash_alg or hashes.SHA256()
-    response = builder.sign(key, algorithm)  # type: ignore[arg-type]
+    response = builder.sign(key, algorithm)
     der = response.public_bytes(serialization.Encoding.DER)
     return der if signer_key is None else _sign_again(der, signer_key)
 

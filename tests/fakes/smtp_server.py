@@ -85,7 +85,7 @@ class ReceivedMessage:
         """The text/plain body (of the plain part of a multipart message), decoded, with the
         wire's CRLF line ends turned into ``\n``."""
         part = self.message.get_body(preferencelist=("plain",))
-        text = "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
+        text = "" if part is None else str(part.get_content())
         return text.replace("\r\n", "\n")
 
 

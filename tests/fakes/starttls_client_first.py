@@ -139,9 +139,10 @@ def read_ldap_message(wire: Wire) -> bytes | None:
         return None
     size, length_bytes = head[1], b""
     if size & 0x80:
-        if not 1 <= size & 0x7F <= 4 or (length_bytes := wire.exactly(size & 0x7F)) is None:
+        long_form = wire.exactly(size & 0x7F) if 1 <= size & 0x7F <= 4 else None
+        if long_form is None:
             return None
-        size = int.from_bytes(length_bytes, "big")
+        size, length_bytes = int.from_bytes(long_form, "big"), long_form
     if size > LINE_LIMIT:
         return None
     content = wire.exactly(size)

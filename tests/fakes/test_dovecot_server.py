@@ -7,7 +7,7 @@ import poplib
 
 import pytest
 
-from tests.fakes.clients import client_context
+from tests.fakes.clients import client_context, peer_leaf
 from tests.fakes.dovecot_server import DovecotServer, dovecot_unavailable
 from tests.fakes.dovecot_server import dovecot_server as dovecot_server  # fixture
 
@@ -20,7 +20,7 @@ def test_imap_starttls_then_login(dovecot_server: DovecotServer) -> None:
     client = imaplib.IMAP4("127.0.0.1", dovecot_server.imap_port, timeout=10)
     assert "STARTTLS" in client.capabilities  # no LOGINDISABLED: loopback counts as secured
     client.starttls(client_context())
-    leaf = client.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+    leaf = peer_leaf(client.sock)
     assert leaf == dovecot_server.certificate.chain_der[0]
     assert client.login("alerts", dovecot_server.password)[0] == "OK"
     client.logout()
@@ -30,12 +30,12 @@ def test_imaps_and_pop3s_serve_the_certificate(dovecot_server: DovecotServer) ->
     imaps = imaplib.IMAP4_SSL(
         "127.0.0.1", dovecot_server.imaps_port, ssl_context=client_context(), timeout=10
     )
-    assert imaps.sock.getpeercert(binary_form=True) == dovecot_server.certificate.chain_der[0]
+    assert peer_leaf(imaps.sock) == dovecot_server.certificate.chain_der[0]
     imaps.logout()
     pop3s = poplib.POP3_SSL(
         "127.0.0.1", dovecot_server.pop3s_port, context=client_context(), timeout=10
     )
-    assert pop3s.sock.getpeercert(binary_form=True) == dovecot_server.certificate.chain_der[0]
+    assert peer_leaf(pop3s.sock) == dovecot_server.certificate.chain_der[0]
     pop3s.quit()
 
 

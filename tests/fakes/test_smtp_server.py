@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.fakes.clients import client_context, needs_openssl, s_client_chain
+from tests.fakes.clients import client_context, needs_openssl, peer_leaf, s_client_chain
 from tests.fakes.smtp_server import FakeSmtpServer, SmtpMode, smtp_certificate
 from tests.fakes.smtp_server import smtp_server as smtp_server  # fixture
 
@@ -28,7 +28,7 @@ def test_starttls_then_auth_then_send_records_everything() -> None:
             assert client.has_extn("starttls")
             assert not client.has_extn("auth")  # only after TLS, like real servers
             client.starttls(context=client_context())
-            assert client.sock.getpeercert(binary_form=True) == smtp_certificate().chain_der[0]
+            assert peer_leaf(client.sock) == smtp_certificate().chain_der[0]
             client.ehlo()
             client.login("alerts", "s3cret")
             client.send_message(mail(), to_addrs=["ops@example.com", "cto@example.com"])

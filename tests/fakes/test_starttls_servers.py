@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.fakes.clients import client_context, needs_openssl, s_client_chain
+from tests.fakes.clients import client_context, needs_openssl, peer_leaf, s_client_chain
 from tests.fakes.starttls_client_first import (
     LdapServer,
     PostgresServer,
@@ -50,7 +50,7 @@ def test_imap_starttls_with_imaplib(imap_server: StartTlsServer) -> None:
     client = imaplib.IMAP4("127.0.0.1", imap_server.port, timeout=10)
     assert "STARTTLS" in client.capabilities
     client.starttls(client_context())
-    assert client.sock.getpeercert(binary_form=True) == leaf_der(imap_server)  # type: ignore[attr-defined]
+    assert peer_leaf(client.sock) == leaf_der(imap_server)
     assert "STARTTLS" not in client.capabilities  # asked again inside TLS
     assert client.noop()[0] == "OK"
     client.logout()
@@ -64,7 +64,7 @@ def test_imap_starttls_with_imaplib(imap_server: StartTlsServer) -> None:
 def test_imaps_with_imaplib(starttls_server: Factory) -> None:
     server = starttls_server("imaps")
     client = imaplib.IMAP4_SSL("127.0.0.1", server.port, ssl_context=client_context(), timeout=10)
-    assert client.sock.getpeercert(binary_form=True) == leaf_der(server)
+    assert peer_leaf(client.sock) == leaf_der(server)
     assert "STARTTLS" not in client.capabilities
     client.logout()
 
@@ -85,7 +85,7 @@ def test_pop3_stls_with_poplib(starttls_server: Factory) -> None:
     assert client.getwelcome().startswith(b"+OK")
     assert "STLS" in client.capa()
     client.stls(client_context())
-    assert client.sock.getpeercert(binary_form=True) == leaf_der(server)  # type: ignore[attr-defined]
+    assert peer_leaf(client.sock) == leaf_der(server)
     assert "STLS" not in client.capa()
     client.quit()
     assert server.sessions[0].received == ["CAPA", "CAPA", "STLS", "CAPA", "QUIT"]
@@ -93,16 +93,16 @@ def test_pop3_stls_with_poplib(starttls_server: Factory) -> None:
 
 def test_pop3s_and_pop3_without_stls(starttls_server: Factory) -> None:
     pop3s = starttls_server("pop3s")
-    client = poplib.POP3_SSL("127.0.0.1", pop3s.port, context=client_context(), timeout=10)
-    assert client.sock.getpeercert(binary_form=True) == leaf_der(pop3s)
-    client.quit()
+    secure = poplib.POP3_SSL("127.0.0.1", pop3s.port, context=client_context(), timeout=10)
+    assert peer_leaf(secure.sock) == leaf_der(pop3s)
+    secure.quit()
     plain = starttls_server("pop3", Behaviour.NO_STARTTLS)
     client = poplib.POP3("127.0.0.1", plain.port, timeout=10)
     assert "STLS" not in client.capa()
     with pytest.raises(poplib.error_proto):
         client.stls(client_context())
     with pytest.raises(poplib.error_proto, match="STLS not available"):
-        client._shortcmd("STLS")  # and the server would refuse it
+        client._shortcmd("STLS")  # type: ignore[attr-defined]  # the server refuses it too
     client.quit()
 
 
@@ -112,7 +112,7 @@ def test_ftp_auth_tls_with_ftplib(starttls_server: Factory) -> None:
     assert client.connect("127.0.0.1", server.port).startswith("220")
     assert "AUTH TLS" in client.sendcmd("FEAT")
     assert client.auth().startswith("234")
-    assert client.sock.getpeercert(binary_form=True) == leaf_der(server)  # type: ignore[union-attr]
+    assert peer_leaf(client.sock) == leaf_der(server)
     client.prot_p()
     client.quit()
     assert server.sessions[0].received[1:] == ["AUTH TLS", "PBSZ 0", "PROT P", "QUIT"]
@@ -134,7 +134,7 @@ def test_smtp_starttls_with_smtplib(starttls_server: Factory) -> None:
         client.ehlo()
         assert client.has_extn("starttls")
         client.starttls(context=client_context())
-        assert client.sock.getpeercert(binary_form=True) == leaf_der(server)
+        assert peer_leaf(client.sock) == leaf_der(server)
         client.ehlo()
         assert not client.has_extn("starttls")
     refusing = starttls_server("smtp", Behaviour.NO_STARTTLS)
