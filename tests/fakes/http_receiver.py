@@ -250,9 +250,20 @@ def _handler(fake: HttpReceiver) -> type[BaseHTTPRequestHandler]:
             except (OSError, ssl.SSLError):
                 self.close_connection = True
 
-        def _receive(self) -> None:
+        def _read_body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                body = b""
+                while size := int(self.rfile.readline(100).split(b";")[0].strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline(10)
+                while self.rfile.readline(1000).strip():  # trailers, up to the empty line
+                    pass
+                return body
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            return self.rfile.read(length) if length else b""
+
+        def _receive(self) -> None:
+            body = self._read_body()
             answer = fake._record(
                 ReceivedRequest(
                     method=self.command,

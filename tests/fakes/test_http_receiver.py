@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import socket
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -43,6 +44,17 @@ def test_records_requests_and_plays_the_script_then_the_default(
     assert requests[1].headers["x-test"] == "1"
     assert requests[0].headers["content-type"] == "application/json"
     assert not requests[0].tls
+
+
+def test_chunked_bodies_are_decoded(http_receiver: HttpReceiver) -> None:
+    def parts() -> Iterator[bytes]:
+        yield b'{"a": '
+        yield b"1}"
+
+    response = httpx.post(http_receiver.url, content=parts(), timeout=10)
+    assert response.status_code == 200
+    [request] = http_receiver.requests
+    assert request.headers["transfer-encoding"] == "chunked" and request.json() == {"a": 1}
 
 
 def test_routes_serve_files_with_their_type(http_receiver: HttpReceiver) -> None:
