@@ -19,6 +19,7 @@ STARTTLS by the probes the same way. Fixtures: ``smtp_server`` (STARTTLS), ``smt
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -132,10 +133,24 @@ class _Controller(Controller):
 
     def __init__(self, sock: socket.socket, handler: _Handler, **kwargs: Any) -> None:
         self._sock = sock
+        self.sessions: list[SMTP] = []
         super().__init__(handler, hostname=HOST, port=sock.getsockname()[1], **kwargs)
 
     def _create_server(self) -> Any:
         return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
+
+    def factory(self) -> SMTP:
+        smtp = super().factory()
+        self.sessions.append(smtp)
+        return smtp
+
+    async def abort_sessions(self) -> None:
+        """Cut every client connection (stop() alone leaves their transports open)."""
+        for smtp in self.sessions:
+            for transport in (smtp.transport, smtp._original_transport):
+                if transport is not None and not transport.is_closing():
+                    transport.abort()
+        await asyncio.sleep(0.05)  # connection_lost() callbacks run
 
 
 class FakeSmtpServer:
@@ -186,8 +201,10 @@ class FakeSmtpServer:
         return self
 
     def close(self) -> None:
-        if self._controller._thread is not None:
-            self._controller.stop()
+        controller = self._controller
+        if controller._thread is not None:
+            asyncio.run_coroutine_threadsafe(controller.abort_sessions(), controller.loop).result(5)
+            controller.stop()
         self._sock.close()
 
     def __enter__(self) -> Self:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import smtplib
+import socket
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -94,3 +96,23 @@ def test_openssl_reads_the_certificate(mode: SmtpMode) -> None:
         starttls = "smtp" if mode is SmtpMode.STARTTLS else None
         chain = s_client_chain(server.port, starttls=starttls)
     assert chain == list(smtp_certificate().certificates)
+
+
+@pytest.mark.parametrize("mode", list(SmtpMode))
+def test_close_cuts_connected_clients_promptly(mode: SmtpMode) -> None:
+    server = FakeSmtpServer(mode).start()
+    idle = socket.create_connection((server.host, server.port), timeout=5)
+    if mode is SmtpMode.SMTPS:
+        client = smtplib.SMTP_SSL(server.host, server.port, context=client_context(), timeout=5)
+    else:
+        client = smtplib.SMTP(server.host, server.port, timeout=5)
+    client.ehlo()
+    if mode is SmtpMode.STARTTLS:
+        client.starttls(context=client_context())
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < 2
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        client.noop()
+    idle.close()
+    client.close()

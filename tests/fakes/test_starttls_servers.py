@@ -319,3 +319,15 @@ def test_close_is_prompt_while_talking_to_a_client_that_does_not_read() -> None:
         started = time.monotonic()
         server.close()
         assert time.monotonic() - started < 2
+
+
+def test_close_is_prompt_with_an_idle_client_after_starttls() -> None:
+    server = server_for("pop3").start()
+    client = poplib.POP3("127.0.0.1", server.port, timeout=10)
+    client.stls(client_context())
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < 2
+    with pytest.raises((poplib.error_proto, OSError)):
+        client.noop()
+    client.close()
