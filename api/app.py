@@ -27,6 +27,9 @@ from tracking.refresh.services import Services, build_services
 log = logging.getLogger("dstrack.api")
 
 MAX_BODY_BYTES = 1024 * 1024
+# JSON values (strings, numbers, keys…) in one body: graphql-core coerces variables one value at
+# a time, about 100,000 a second - 1 MiB of them would hold the event loop for seconds.
+MAX_BODY_VALUES = 10_000
 
 
 def bearer_token(request: Request) -> str | None:
@@ -94,7 +97,7 @@ class TokenGate:
         if body is None:
             return  # the client went away
         if problem := _body_problem(body):
-            await _bad_request(problem)(scope, receive, send)
+            await _bad_request(*problem)(scope, receive, send)
             return
         scope.setdefault("state", {})["viewer"] = viewer
         await self.app(scope, _replay(body, receive), send)
@@ -123,45 +126,58 @@ def _too_large() -> JSONResponse:
     )
 
 
-def _bad_request(message: str) -> JSONResponse:
+def _bad_request(message: str, code: str = "BAD_REQUEST") -> JSONResponse:
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
-        status_code=400,
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=400
     )
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _body_problem(body: bytes) -> str | None:
-    """Why a body must not reach Strawberry, or None.
+def _body_problem(body: bytes) -> tuple[str, str] | None:
+    """Why a body must not reach Strawberry (a message and a code), or None.
 
     Strawberry answers with a 500 a body that is not an object, that is not UTF-8 (it guesses
     UTF-16 from the first bytes) or that is nested past Python's recursion limit; and it echoes
     an unknown ``operationName`` in a plain-text answer that cannot encode a lone surrogate
     (another 500). JSON can carry lone surrogates (``"\\ud800"``), which are not text anyone
-    can store or show: they are refused at the door.
+    can store or show: they are refused at the door. So is a body of more than
+    ``MAX_BODY_VALUES`` values, which would take seconds to coerce.
     """
     if not body.strip():
         return None  # Strawberry says what is missing
     try:
         data = json.loads(body.decode("utf-8"))  # RFC 8259: JSON between systems is UTF-8
     except RecursionError:
-        return "The request body is nested too deeply."
+        return "The request body is nested too deeply.", "BAD_REQUEST"
     except ValueError:  # UnicodeDecodeError included
-        return "The request body is not JSON in UTF-8."
+        return "The request body is not JSON in UTF-8.", "BAD_REQUEST"
     if not isinstance(data, dict):
-        return "The request body must be one JSON object (batches are not accepted)."
+        return (
+            "The request body must be one JSON object (batches are not accepted).",
+            "BAD_REQUEST",
+        )
     pending: list[Any] = [data]
+    seen = 0
     while pending:
         value = pending.pop()
+        seen += 1
+        if seen > MAX_BODY_VALUES:
+            return (
+                f"The request has more than {MAX_BODY_VALUES} values (variables included).",
+                "REQUEST_TOO_COMPLEX",
+            )
         if isinstance(value, dict):
             pending.extend(value.keys())
             pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, str) and _LONE_SURROGATE.search(value):
-            return "The request body is not valid Unicode text (it has a lone surrogate)."
+            return (
+                "The request body is not valid Unicode text (it has a lone surrogate).",
+                "BAD_REQUEST",
+            )
     return None
 
 

@@ -24,6 +24,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from api.execution import LeafFastExecutionContext
+from api.limits import MAX_ALIASES, QueryLimits
 from api.mutations import Mutation
 from api.queries import Query
 from api.types import Contract, Device, Organization, Product, User
@@ -32,7 +33,6 @@ log = logging.getLogger("dstrack.api")
 
 MAX_DEPTH = 12
 MAX_TOKENS = 4000
-MAX_ALIASES = 50
 
 # The depth and alias limits (QueryDepthLimiter, MaxAliasesLimiter) as validation rules made
 # once: the extensions would make new rule classes per request, which no cache could match.
@@ -140,6 +140,7 @@ schema = strawberry.Schema(
     extensions=[
         lambda: AddValidationRules(list(LIMITS)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        QueryLimits,  # before the cache, which parses and validates in its own hooks
         DocumentCache,  # after the limits, which set the parse options and validation rules
         MaskInternalErrors,
     ],
