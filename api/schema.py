@@ -10,7 +10,15 @@ from functools import lru_cache
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLSchema,
+    StringValueNode,
+    ValueNode,
+    parse,
+    print_ast,
+)
 from graphql.error import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
@@ -112,10 +120,31 @@ class MaskInternalErrors(MaskErrors):
 
 
 def _parse_datetime(value: object) -> datetime:
-    """ISO-8601; a value without an offset is taken as UTC (the database keeps UTC only)."""
+    """ISO-8601; a value without an offset is taken as UTC (the database keeps UTC only).
+
+    Used for literals in the query text as well as for variables: a date whose offset takes it
+    out of the years 1-9999 in UTC (``0001-01-01T00:00:00+14:00``) is a GraphQL error.
+    """
     parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
     assert isinstance(parsed, datetime)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise GraphQLError(
+            f'Value cannot represent a DateTime: "{value}". It is out of range in UTC.'
+        ) from None
+
+
+def _parse_datetime_literal(node: ValueNode, variables: Any = None) -> datetime:
+    """A DateTime typed in the query text: the same rules as a variable, errors located."""
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError(f"DateTime cannot represent a non-string value: {print_ast(node)}", node)
+    try:
+        return _parse_datetime(node.value)
+    except GraphQLError as error:
+        raise GraphQLError(error.message, node) from None
 
 
 def _serialize_datetime(value: datetime) -> str:
@@ -129,6 +158,7 @@ UtcDateTime = strawberry.scalar(
     "an input without an offset is taken as UTC.",
     serialize=_serialize_datetime,
     parse_value=_parse_datetime,
+    parse_literal=_parse_datetime_literal,
 )
 
 schema = strawberry.Schema(
