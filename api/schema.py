@@ -30,14 +30,18 @@ from strawberry.extensions.max_aliases import create_validator as alias_limit
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.schema import validate_document
 from strawberry.schema.types.base_scalars import DateTimeDefinition
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.execution import LeafFastExecutionContext
 from api.limits import MAX_ALIASES, QueryLimits
 from api.mutations import Mutation
 from api.queries import Query
+from api.redaction import describe, describe_all, guard_loggers
 from api.types import Contract, Device, Organization, Product, User
 
 log = logging.getLogger("dstrack.api")
+# Strawberry's logger is not used any more (see DstrackSchema), but stays guarded.
+guard_loggers("dstrack.api", "strawberry.execution")
 
 MAX_DEPTH = 12
 MAX_TOKENS = 4000
@@ -45,6 +49,8 @@ MAX_TOKENS = 4000
 # The depth and alias limits (QueryDepthLimiter, MaxAliasesLimiter) as validation rules made
 # once: the extensions would make new rule classes per request, which no cache could match.
 LIMITS = (depth_limit(MAX_DEPTH, should_ignore=None), alias_limit(MAX_ALIASES))
+
+LOGGED_ERRORS = 5  # per request; a document may have a hundred
 
 CACHED_DOCUMENTS = 128
 MAX_CACHED_QUERY = 20_000  # characters: a body may be 1 MiB, the cache holds at most 128 such
@@ -100,6 +106,20 @@ def _is_internal(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+def _masked(error: GraphQLError) -> GraphQLError:
+    """The error a client sees for an internal one; logged here with the same reference."""
+    reference = secrets.token_hex(6)
+    log.error("internal error %s: %s", reference, describe(error), exc_info=error.original_error)
+    return GraphQLError(
+        message=f"Internal error (reference {reference}).",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL_ERROR", "reference": reference},
+    )
+
+
 class MaskInternalErrors(MaskErrors):
     """Unexpected exceptions become "Internal error (reference …)", logged with that reference."""
 
@@ -107,16 +127,31 @@ class MaskInternalErrors(MaskErrors):
         super().__init__(should_mask_error=_is_internal)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        reference = secrets.token_hex(6)
-        log.error("internal error %s at %s", reference, error.path, exc_info=error.original_error)
-        return GraphQLError(
-            message=f"Internal error (reference {reference}).",
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "INTERNAL_ERROR", "reference": reference},
-        )
+        return _masked(error)
+
+
+class DstrackSchema(strawberry.Schema):
+    """Strawberry's schema with its error logging made safe.
+
+    Strawberry logs every error with the query around it - certificates, private keys and
+    tokens included - at ERROR. Here a client's mistake is logged at WARNING, with secrets
+    masked (``api.redaction``); an internal error is logged once, with the reference its
+    masked message carries. An exception raised outside execution (by an extension, or
+    during validation) skips the masking extension: it is masked here.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        mistakes = [e for e in errors if not _is_internal(e)]  # internal: logged when masked
+        for line in describe_all(mistakes, execution_context, LOGGED_ERRORS):
+            log.warning("GraphQL error: %s", line)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = [_masked(e) if _is_internal(e) else e for e in result.errors]
+        return result
 
 
 def _parse_datetime(value: object) -> datetime:
@@ -161,7 +196,7 @@ UtcDateTime = strawberry.scalar(
     parse_literal=_parse_datetime_literal,
 )
 
-schema = strawberry.Schema(
+schema = DstrackSchema(
     query=Query,
     mutation=Mutation,
     types=[Device, Organization, Contract, Product, User],
