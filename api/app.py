@@ -9,13 +9,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.context import Context
+from api.headers import RAW_FILE_HEADERS, NoSniff, graphiql_page
 from api.schema import schema
 from models.db import create_engine
 from tracking.core.ids import decode_pk
@@ -57,6 +59,7 @@ class DstrackGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=False)
         self.services = services
+        self.page, self.page_headers = graphiql_page(self.graphql_ide_html)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer: Viewer = request.state.viewer
@@ -78,7 +81,8 @@ class TokenGate:
         if _wants_graphiql(request):
             # Served here, not by Strawberry: its view builds the per-request context (which
             # needs a viewer) before it even looks at whether the page is asked for.
-            await HTMLResponse(self.app.graphql_ide_html)(scope, receive, send)
+            page = HTMLResponse(self.app.page, headers=self.app.page_headers)
+            await page(scope, receive, send)
             return
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
@@ -221,6 +225,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+async def front_door(request: Request) -> Response:
+    """``/`` leads to the API (and GraphiQL, in a browser)."""
+    return RedirectResponse("/graphql", status_code=307)
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
     """Build the app; the database must already be migrated (``dstrack migrate``)."""
     if services is None:
@@ -259,16 +268,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return Response(
             content,
             media_type=row.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{row.file_name}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{row.file_name}"',
+                **RAW_FILE_HEADERS,
+            },
         )
 
     graphql = TokenGate(DstrackGraphQL(services), services)
     app = Starlette(
         routes=[
+            Route("/", front_door),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
-        ]
+        ],
+        middleware=[Middleware(NoSniff)],
     )
     app.state.services = services
     return app
