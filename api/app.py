@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.context import Context
-from api.headers import RAW_FILE_HEADERS, NoSniff, graphiql_page
+from api.headers import RAW_FILE_HEADERS, NoSniff, cors, graphiql_page
 from api.schema import schema
 from models.db import create_engine
 from tracking.core.ids import decode_pk
@@ -230,6 +230,18 @@ async def front_door(request: Request) -> Response:
     return RedirectResponse("/graphql", status_code=307)
 
 
+def _graphql_route(graphql: TokenGate, settings: Settings) -> Route:
+    """``/graphql``, callable from the browser front-ends of ``DSTRACK_CORS_ORIGINS`` (if any).
+
+    Only with the bearer token in the ``Authorization`` header: no cookies or other credentials,
+    and an origin not listed gets no CORS headers at all.
+    """
+    if not settings.cors_origins:
+        return Route("/graphql", graphql, methods=["GET", "POST"])
+    with_cors = cors(graphql, settings.cors_origins)
+    return Route("/graphql", with_cors, methods=["GET", "POST", "OPTIONS"])
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
     """Build the app; the database must already be migrated (``dstrack migrate``)."""
     if services is None:
@@ -274,11 +286,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             },
         )
 
-    graphql = TokenGate(DstrackGraphQL(services), services)
     app = Starlette(
         routes=[
             Route("/", front_door),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            _graphql_route(TokenGate(DstrackGraphQL(services), services), services.settings),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
         ],

@@ -1,4 +1,4 @@
-"""Security headers: nosniff on every answer; the GraphiQL page and its Content-Security-Policy.
+"""Security headers: nosniff on every answer, the GraphiQL page and its policy, and CORS.
 
 GraphiQL is Strawberry's page. It loads React, GraphiQL, its explorer plugin and js-cookie from
 unpkg.com (each with Subresource Integrity), runs one inline script and one inline style, and
@@ -14,8 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Imported by GraphiQL's stylesheet (graphiql.min.css), not named in the page.
@@ -93,3 +96,27 @@ class NoSniff:
             await send(message)
 
         await self.app(scope, receive, send_nosniff)
+
+
+class _ListedOriginsOnly(CORSMiddleware):
+    """Starlette's CORS, except that a preflight from an origin not listed gets no CORS header."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        if not self.is_allowed_origin(request_headers["origin"]):
+            return PlainTextResponse("Disallowed CORS origin", status_code=400)
+        return super().preflight_response(request_headers)
+
+
+def cors(app: ASGIApp, origins: Sequence[str]) -> ASGIApp:
+    """``app`` callable from browser front-ends at ``origins``: POST, with a bearer token.
+
+    Only the ``Authorization`` and ``Content-Type`` headers; never credentials (cookies).
+    """
+    return _ListedOriginsOnly(
+        app,
+        allow_origins=list(origins),
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,
+        max_age=600,
+    )
