@@ -16,6 +16,7 @@ from api.schema import MAX_ALIASES, MAX_CACHED_QUERY, MAX_DEPTH, MAX_TOKENS
 from tests.api import helpers
 from tests.conftest import ADMIN_TOKEN, GraphQLClient
 from tests.fakes import pki
+from tests.security.support import make_user
 
 TOO_DEEP = (
     "{ devices { edges { node { " + "parent { " * MAX_DEPTH + "id" + " }" * MAX_DEPTH + " } } } }"
@@ -139,6 +140,13 @@ async def test_a_fragment_bomb_is_refused_at_once_and_healthz_stays_fast(
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert "fragments are expanded" in error["message"]
+
+
+async def test_a_user_without_crm_access_gets_the_same_refusal(api: GraphQLClient) -> None:
+    nobody = await make_user(api, "nobody", crm_access=False, add=False, edit=False)
+    body, seconds = await _timed(nobody, fragment_bomb(21))
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert seconds < ONE_SECOND
 
 
 @pytest.mark.parametrize("levels", [12, 21, 40])
