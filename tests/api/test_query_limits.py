@@ -77,7 +77,10 @@ async def test_invalid_queries_stay_invalid_and_valid_ones_use_their_variables(
 # a chain of 250 fragments answered "maximum recursion depth exceeded", an Int literal of 5,000
 # digits an INTERNAL_ERROR. Each is now refused in milliseconds, with a code.
 
-ONE_SECOND = 1.0  # generous: a loaded machine; refused documents take a few milliseconds
+# Refused documents take a few milliseconds. The bounds are generous, and measured in CPU time
+# of this process (which runs the app) where they can be: a loaded machine stretches wall time.
+ONE_SECOND = 1.0
+HEALTHZ_WAIT = 3.0  # wall time: /healthz must not wait for the bomb (it waited 30 s for it)
 
 
 def fragment_bomb(levels: int) -> str:
@@ -117,9 +120,10 @@ HOSTILE: dict[str, str] = {
 
 
 async def _timed(api: GraphQLClient, query: str) -> tuple[dict[str, Any], float]:
-    start = time.perf_counter()
+    """The answer, and the CPU time taken to get it."""
+    start = time.process_time()
     body = await api.execute(query)
-    return body, time.perf_counter() - start
+    return body, time.process_time() - start
 
 
 async def test_a_fragment_bomb_is_refused_at_once_and_healthz_stays_fast(
@@ -133,8 +137,8 @@ async def test_a_fragment_bomb_is_refused_at_once_and_healthz_stays_fast(
     health = await api.http.get("/healthz")
     health_seconds = time.perf_counter() - start
     response = await refused
-    assert health.status_code == 200 and health_seconds < ONE_SECOND
-    assert time.perf_counter() - start < ONE_SECOND
+    assert health.status_code == 200 and health_seconds < HEALTHZ_WAIT
+    assert time.perf_counter() - start < HEALTHZ_WAIT
     body = response.json()
     assert body["data"] is None
     [error] = body["errors"]
@@ -184,12 +188,12 @@ async def test_a_long_query_text_is_refused_before_parsing(api: GraphQLClient) -
 
 
 async def test_a_request_with_too_many_values_is_refused_at_the_door(api: GraphQLClient) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     response = await api.post(
         "mutation($ids: [ID!]!) { forceUpdate(ids: $ids) { results { deviceId } } }",
         ids=["a"] * 200_000,
     )
-    assert time.perf_counter() - start < ONE_SECOND
+    assert time.process_time() - start < ONE_SECOND
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "REQUEST_TOO_COMPLEX"
