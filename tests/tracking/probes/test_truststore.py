@@ -19,8 +19,8 @@ from tests.api import helpers
 from tests.conftest import World, api_client, services_with
 from tests.fakes import pki
 from tracking.core import clock
-from tracking.core.certificates import verify_chain
 from tracking.core.settings import Settings
+from tracking.core.verdicts import verify_chain
 from tracking.probes import truststore
 from tracking.probes.truststore import load_trust_roots, system_store_files
 from tracking.refresh.services import Services
