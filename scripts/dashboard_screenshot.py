@@ -55,13 +55,13 @@ HOSTS = {
     "remote.fabrikam.com": ("Fabrikam Legal", 120, "good"),
     "cloud.litwareinc.com": ("Litware Hosting", 160, "good"),
 }
-# domain: (organization, days left); None: its registry look-up fails
+# domain: (organization, days left, whether its registry look-up fails)
 DOMAINS = {
-    "northwindtraders.com": ("Northwind Traders", 33),
-    "contoso.com": ("Contoso Dental", 75),
-    "tailspintoys.com": ("Tailspin Toys", 140),
-    "fabrikam.com": ("Fabrikam Legal", 6),
-    "litwareinc.com": ("Litware Hosting", None),
+    "northwindtraders.com": ("Northwind Traders", 33, False),
+    "contoso.com": ("Contoso Dental", 75, False),
+    "tailspintoys.com": ("Tailspin Toys", 140, False),
+    "fabrikam.com": ("Fabrikam Legal", 6, False),
+    "litwareinc.com": ("Litware Hosting", 4, True),
 }
 # More certificates, as PEM uploads, so the chart has a shape.
 PEM_SPREAD = [12, 15, 19, 27, 30, 36, 44, 47, 52, 58, 63, 71, 79, 95, 101, 108, 115, 131, 150]
@@ -106,17 +106,20 @@ def _populate(api: Api, tls_port: int, rdap: FakeRdapServer, whois: FakeWhoisSer
     for i, days in enumerate(PEM_SPREAD):
         org = names[i % len(names)]
         api.certificate(orgs[org], f"srv{i + 1:02d}.{org.split()[0].lower()}.example", days)
-    failing = [d for d, (_, days) in DOMAINS.items() if days is None]
-    for domain in failing:
-        rdap.set_fault(domain, RdapFault.SERVER_ERROR)
-        whois.set_fault(domain, WhoisFault.EMPTY)
-        api.device(orgs[DOMAINS[domain][0]], "DOMAIN", domain=domain, createSslCertificate=False)
+    domains = {}
+    for domain, (org, _, fails) in DOMAINS.items():
+        if fails:  # created while tracking is on: the look-up fails, and says why
+            rdap.set_fault(domain, RdapFault.SERVER_ERROR)
+            whois.set_fault(domain, WhoisFault.EMPTY)
+            domains[domain] = api.device(
+                orgs[org], "DOMAIN", domain=domain, createSslCertificate=False
+            )
     # Registration details entered by hand (no registry is asked while tracking is off).
     api.ok("mutation { setTrackingEnabled(enabled: false) { enabled } }")
-    for domain, (org, left) in DOMAINS.items():
-        if left is None:
-            continue
-        device = api.device(orgs[org], "DOMAIN", domain=domain, createSslCertificate=False)
+    for domain, (org, left, _) in DOMAINS.items():
+        device = domains.get(domain) or api.device(
+            orgs[org], "DOMAIN", domain=domain, createSslCertificate=False
+        )
         expires = (NOW + left * DAY + DAY / 2).isoformat()
         api.payload(
             "mutation($id: ID!, $input: UpdateDeviceInput!) { updateDevice(id: $id, "

@@ -25,7 +25,8 @@ export function drawChart(container, weeks) {
   const drawing = svg("svg", {
     viewBox: `0 0 ${width} ${HEIGHT}`, width, height: HEIGHT, "aria-hidden": "true", focusable: "false",
   });
-  for (const value of new Set([0, Math.round(max / 2), max])) {
+  const ticks = max <= 4 ? [...Array(max + 1).keys()] : [0, Math.round(max / 2), max];
+  for (const value of ticks) {
     drawing.append(
       svg("line", { x1: LEFT, x2: width, y1: y(value), y2: y(value), class: "grid" }),
       svg("text", { x: LEFT - 6, y: y(value) + 4, class: "axis", "text-anchor": "end" }, value),

@@ -193,6 +193,55 @@ def test_devices_are_listed_soonest_expiry_first(tab: Tab, admin: Api) -> None:
     headers = tab.page.locator("[data-testid=expiring-table] thead th")
     assert headers.evaluate_all("hs => hs.map(h => h.scope)") == ["col"] * 8
     assert tab.page.locator(f"{ROWS} th[scope=row]").count() == 5
+    assert tab.page.evaluate(LOW_CONTRAST) == []
+
+
+# Every visible element with text of its own: its colour against the first opaque background
+# behind it, as WCAG computes the contrast ratio (at least 4.5:1 for normal text).
+LOW_CONTRAST = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = (c) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const behind = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const e of document.querySelectorAll("body *")) {
+    if (!(e instanceof HTMLElement) || !e.offsetParent) continue;
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(behind(e))].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    if (ratio < 4.5) low.push(`${e.tagName}.${e.className}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
+def test_show_more_continues_the_list(tab: Tab, admin: Api) -> None:
+    acme = admin.organization("Acme")
+    soonest = admin.certificate(acme, "soonest", 1)
+    others = [str(admin.device(acme, "STANDARD", name=f"d{i:03d}")["id"]) for i in range(100)]
+    tab.open()
+    tab.sign_in()
+    expect(tab.page.get_by_test_id("status")).to_have_text(
+        "Showing 100 of 101 active devices, soonest expiry first."
+    )
+    assert tab.ids() == [soonest, *others[:99]]
+
+    tab.page.get_by_test_id("load-more").click()
+
+    expect(tab.page.get_by_test_id("status")).to_have_text(
+        "Showing 101 of 101 active devices, soonest expiry first."
+    )
+    assert tab.ids() == [soonest, *others]
+    expect(tab.page.get_by_test_id("load-more")).to_be_hidden()
+    expect(tab.page.locator(f"tr[data-device-id='{others[-1]}'] th")).to_be_focused()
 
 
 def test_filters_by_organization_and_expiry_window(tab: Tab, admin: Api) -> None:
