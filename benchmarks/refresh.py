@@ -54,7 +54,8 @@ from tracking.probes.ares import shared_channels
 from tracking.probes.tls import permissive_client_context
 from tracking.refresh.certificate import retrieve_certificate
 from tracking.refresh.pipeline import update_many
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 TARGET = 0.5
 CONCURRENCY = 16  # orchestration.refresh.DEFAULT_CONCURRENCY
