@@ -32,7 +32,7 @@ from tests.fakes.rdap_server import FakeRdapServer, RdapFault  # noqa: E402
 from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served  # noqa: E402
 from tests.fakes.whois_server import FakeWhoisServer, WhoisFault  # noqa: E402
 from tracking.core.settings import Settings  # noqa: E402
-from tracking.refresh.services import build_services  # noqa: E402
+from tracking.wiring import build_services  # noqa: E402
 
 TOKEN = secrets.token_urlsafe(24)  # of a throwaway database
 NOW = dt.datetime.now(dt.UTC)

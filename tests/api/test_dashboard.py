@@ -31,7 +31,8 @@ from tests.fakes.rdap_server import RdapFault
 from tests.fakes.tls_server import GOOD, SELF_SIGNED, WRONG_HOST
 from tests.fakes.whois_server import WhoisFault
 from tracking.core.settings import Settings
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 pytestmark = needs_chromium
 expect.set_options(timeout=TIMEOUT_MS)
