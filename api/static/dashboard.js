@@ -61,8 +61,8 @@ async function signIn(token, quiet) {
     tokenMessage("", false);
     await openDashboard(data.me);
   } catch (error) {
-    storedToken.clear();
     const refused = error instanceof Unauthorized;
+    if (refused) storedToken.clear(); // a server out of reach keeps it for the next try
     tokenMessage(
       !refused ? error.message
         : quiet ? "Your session has ended. Sign in again with your API token."
