@@ -47,9 +47,7 @@ def take_retrievals(engine: Engine, *, user_id: int, count: int, limit: int) -> 
     for _ in range(ATTEMPTS):
         now = clock.now()
         with transaction(engine) as session:
-            row = session.execute(
-                sa.select(_BUDGETS).where(_BUDGETS.c.user_id == user_id)
-            ).first()
+            row = session.execute(sa.select(_BUDGETS).where(_BUDGETS.c.user_id == user_id)).first()
             available = _available(row, limit, now)
             if available < count:
                 raise _refused(limit, _wait_seconds(count - available, limit))
