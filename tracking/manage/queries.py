@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -154,29 +154,28 @@ def list_devices(
             total = 0  # the page has the count's conditions and no cursor
         else:
             total = session.execute(count).scalar_one()
-    devices = []
-    organizations: dict[int, OrganizationName] = {}
-    products: dict[int, ProductName] = {}
-    details: dict[int, sa.Row[Any]] = {}
+    return _listing(rows, limit=limit, total=int(total), ssl_details=ssl_details)
+
+
+def _listing(
+    rows: Sequence[Any], *, limit: int, total: int, ssl_details: bool
+) -> DeviceList:
+    """The page's devices with their organizations, products and (asked for) SSL details."""
+    listing = DeviceList([], len(rows) > limit, total, {}, {}, {} if ssl_details else None)
     for row in rows[:limit]:
         device, organization_name, organization_type, product_name, is_system = row[:5]
-        devices.append(device)
-        if device.organization_id not in organizations:
-            organizations[device.organization_id] = OrganizationName(
+        listing.devices.append(device)
+        if device.organization_id not in listing.organizations:
+            listing.organizations[device.organization_id] = OrganizationName(
                 device.organization_id, organization_name, organization_type
             )
-        if device.product_id not in products:
-            products[device.product_id] = ProductName(device.product_id, product_name, is_system)
-        if ssl_details and row[6].device_id is not None:
-            details[row[6].device_id] = row[6]
-    return DeviceList(
-        devices,
-        len(rows) > limit,
-        int(total),
-        organizations,
-        products,
-        details if ssl_details else None,
-    )
+        if device.product_id not in listing.products:
+            listing.products[device.product_id] = ProductName(
+                device.product_id, product_name, is_system
+            )
+        if listing.ssl_details is not None and row[6].device_id is not None:
+            listing.ssl_details[row[6].device_id] = row[6]
+    return listing
 
 
 _ORDER_BY = {
