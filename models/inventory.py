@@ -57,7 +57,7 @@ class Device(SQLModel, table=True):
         # The expiry sweep (tracking.alerts) walks this index: active, unmuted devices whose
         # next expiry check is due, in order, without visiting any other row.
         sa.Index(
-            "ix_devices_expiry_alert_due", "active", "alerts_muted", "expiry_alert_due_at", "id"
+            "ix_devices_expiry_alert_due", "alerts_muted", "active", "expiry_alert_due_at", "id"
         ),
     )
 

@@ -2,7 +2,7 @@
 
 Each device keeps ``expiry_alert_due_at``: when its expiry next crosses a threshold of its
 organization's policy (or the expiry itself). The sweep walks the active, unmuted devices whose
-moment has come - in batches, keyset-paginated along the index ``(active, alerts_muted,
+moment has come - in batches, keyset-paginated along the index ``(alerts_muted, active,
 expiry_alert_due_at, id)``, so a batch costs the same with 10k or 1M devices - and for each:
 
 - raises one alert for the smallest threshold crossed (EXPIRED once the expiry has passed),

@@ -159,7 +159,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_devices_expiry_alert_due",
-            ["active", "alerts_muted", "expiry_alert_due_at", "id"],
+            ["alerts_muted", "active", "expiry_alert_due_at", "id"],
             unique=False,
         )
     op.execute("UPDATE devices SET expiry_alert_due_at = created_at WHERE expires_at IS NOT NULL")
