@@ -123,7 +123,7 @@ def encode_document(document: dict[str, Any]) -> bytes:
 
 
 @dataclass(frozen=True)
-class TestNotice:
+class TrialNotice:
     """What ``testNotificationChannel`` sends."""
 
     channel_name: str

@@ -28,7 +28,7 @@ from tracking.core.alert_rules import (
     clean_thresholds,
 )
 from tracking.core.errors import DstrackError, ErrorCode, ValidationError, forbidden, not_found
-from tracking.core.notices import TestNotice, clean_recipients, webhook_url
+from tracking.core.notices import TrialNotice, clean_recipients, webhook_url
 from tracking.core.text import clean_name
 from tracking.manage.access import Viewer
 from tracking.manage.device_rules import editable_device
@@ -163,7 +163,7 @@ async def test_channel(
     try:
         await alerting.notifier.send(
             target,
-            TestNotice(channel.name, now),
+            TrialNotice(channel.name, now),
             f"msg_test_{channel.id}_{int(now.timestamp())}",
             now,
         )

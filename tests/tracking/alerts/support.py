@@ -29,7 +29,7 @@ from tests.fakes import pki
 from tracking.alerts import Alerting, ChangeAlerts
 from tracking.core import clock
 from tracking.core.errors import ErrorCode, ProbeError
-from tracking.core.notices import Notice, TestNotice
+from tracking.core.notices import Notice, TrialNotice
 from tracking.core.notify_settings import NotifySettings
 from tracking.core.registration import RegistrationDetails
 from tracking.core.settings import Settings
@@ -94,7 +94,7 @@ class Sent:
     kind: str
     message: str
     key: str
-    notice: Notice | TestNotice
+    notice: Notice | TrialNotice
 
 
 @dataclass
@@ -107,7 +107,7 @@ class RecordingNotifier:
     finished: list[str] = field(default_factory=list)
 
     async def send(
-        self, channel: ChannelTarget, notice: Notice | TestNotice, message_id: str, at: datetime
+        self, channel: ChannelTarget, notice: Notice | TrialNotice, message_id: str, at: datetime
     ) -> None:
         if channel.name in self.slow:
             await asyncio.sleep(self.slow[channel.name])

@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import apprise
 import urllib3.util.connection
 
 from tracking.core.errors import ErrorCode, ValidationError
@@ -37,7 +38,6 @@ HOSTED_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
 SERVICE_SCHEMES = frozenset(
     {
         "slack",
-        "msteams",
         "discord",
         "tgram",
         "pover",
@@ -62,6 +62,26 @@ SERVICE_SCHEMES = frozenset(
 ALLOWED_SCHEMES = HOSTED_SCHEMES | SERVICE_SCHEMES
 
 
+@cache
+def _apprise() -> Any:
+    """The Apprise module, its plugins loaded once. One of them imports ``imghdr``, which
+    Python 3.11 reports as deprecated: that warning is Apprise's business, not ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        apprise.Apprise.instantiate("json://localhost")
+    return apprise
+
+
+def known_schemes() -> frozenset[str]:
+    """Every URL scheme the installed Apprise has a plugin for."""
+    from apprise.manager_plugins import NotificationManager
+
+    _apprise()
+    return frozenset(NotificationManager().schemas())
+
+
 def scheme_of(url: str) -> str:
     return urlsplit(url).scheme.lower()
 
@@ -77,7 +97,7 @@ def check_apprise_url(url: str) -> str:
             + ".",
             field="url",
         )
-    if apprise.Apprise.instantiate(url) is None:
+    if _apprise().Apprise.instantiate(url) is None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
             f"Apprise cannot read this {scheme}:// URL; check it against Apprise's documentation.",
@@ -140,7 +160,11 @@ def _notify_guarded(url: str, title: str, body: str, guard: _ThreadGuard) -> tup
     """In a worker thread: Apprise's notify with this thread's connections guarded."""
     _local.guard = guard
     try:
-        sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
+        apprise = _apprise()
+        # async_mode off and no service timeout: the plugin runs in this very thread (a
+        # deadline would hand it to an executor thread, out of the guard's sight).
+        asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
+        sender = apprise.Apprise(asset=asset)
         if not sender.add(url):
             return False, "Apprise cannot read the URL"
         result = sender.notify(body=body, title=title)

@@ -9,7 +9,7 @@ from ssl import SSLContext
 from typing import Protocol
 
 from tracking.core.alert_rules import ChannelKind
-from tracking.core.notices import Notice, TestNotice, encode_document
+from tracking.core.notices import Notice, TrialNotice, encode_document
 from tracking.core.notify_settings import NotifySettings
 from tracking.core.settings import Settings
 from tracking.probes.notify.apprise_send import send_apprise
@@ -31,7 +31,7 @@ class ChannelTarget:
 
 class Notifier(Protocol):
     async def send(
-        self, channel: ChannelTarget, notice: Notice | TestNotice, message_id: str, at: datetime
+        self, channel: ChannelTarget, notice: Notice | TrialNotice, message_id: str, at: datetime
     ) -> None:
         """Deliver or raise :class:`NotifyError`."""
         ...
@@ -48,7 +48,7 @@ class RealNotifier:
         return tls_context(self.settings.ca_bundle)
 
     async def send(
-        self, channel: ChannelTarget, notice: Notice | TestNotice, message_id: str, at: datetime
+        self, channel: ChannelTarget, notice: Notice | TrialNotice, message_id: str, at: datetime
     ) -> None:
         timeout_s = self.notify.timeout_s
         if channel.kind == ChannelKind.EMAIL:
