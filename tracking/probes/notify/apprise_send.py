@@ -76,10 +76,8 @@ def _apprise() -> Any:
 
 def known_schemes() -> frozenset[str]:
     """Every URL scheme the installed Apprise has a plugin for."""
-    from apprise.manager_plugins import NotificationManager
-
-    _apprise()
-    return frozenset(NotificationManager().schemas())
+    manager: Any = _apprise().manager_plugins.NotificationManager()
+    return frozenset(manager.schemas())
 
 
 def scheme_of(url: str) -> str:
