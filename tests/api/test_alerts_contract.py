@@ -6,10 +6,10 @@ from pathlib import Path
 
 from graphql import (
     GraphQLEnumType,
-    Undefined,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
+    Undefined,
     build_schema,
 )
 
