@@ -33,7 +33,8 @@ mutation($input: SetAlertPolicyInput!) {
 }"""
 READ_POLICY = """
 query($org: ID) { alertPolicy(organizationId: $org) {
-  organization { id } expiryThresholdsDays notifyOnChange failuresBeforeAlert channels { name } } }"""
+  organization { id } expiryThresholdsDays notifyOnChange failuresBeforeAlert
+  channels { name } } }"""
 ALERTS = """
 query($first: Int, $after: String, $filter: AlertFilter) {
   alerts(first: $first, after: $after, filter: $filter) {
@@ -57,7 +58,8 @@ TEST = """
 mutation($id: ID!) { testNotificationChannel(id: $id) {
   channel { name } errors { field code message } } }"""
 DELETE = """
-mutation($id: ID!) { deleteNotificationChannel(id: $id) { channel { id enabled } errors { code } } }"""
+mutation($id: ID!) {
+  deleteNotificationChannel(id: $id) { channel { id enabled } errors { code } } }"""
 CHANNELS = "{ notificationChannels { name target organization { name } } }"
 
 
