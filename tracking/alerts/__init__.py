@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from tracking.alerts.alerting import Alerting
 from tracking.alerts.book import Book, load_book, organization_scope
 from tracking.alerts.delivery import DeliveryOutcome, DeliveryReport, deliver_pending
-from tracking.alerts.outbox import next_due, pending_count
+from tracking.alerts.outbox import next_due, pending_count, pending_key
 from tracking.alerts.raising import NewAlert, raise_alerts
 from tracking.alerts.subscriber import ChangeAlerts
 from tracking.alerts.sweep import SweepReport, sweep
@@ -62,6 +62,7 @@ __all__ = [
     "next_due",
     "organization_scope",
     "pending_count",
+    "pending_key",
     "raise_alerts",
     "run_once",
     "sweep",

@@ -51,6 +51,17 @@ def pending_count(engine: Engine, *, now: datetime) -> int:
         return int(connection.execute(query).scalar_one())
 
 
+def pending_key(engine: Engine, *, now: datetime) -> tuple[int, str]:
+    """How many deliveries are due now and not held, and a key of that state: the same while
+    nothing was attempted (a sensor's run key), a new one after any attempt or new alert."""
+    query = sa.select(
+        sa.func.count(), sa.func.max(DELIVERIES.c.id), sa.func.sum(DELIVERIES.c.attempts)
+    ).where(_claimable(now))
+    with engine.connect() as connection:
+        count, newest, attempts = connection.execute(query).one()
+    return int(count), f"{newest or 0}-{count}-{attempts or 0}"
+
+
 def next_due(engine: Engine) -> datetime | None:
     """When the next pending delivery is due (possibly already)."""
     with engine.connect() as connection:
