@@ -61,7 +61,10 @@ def _alerts_run(args: argparse.Namespace, settings: Settings) -> int:
     from tracking.alerts import Alerting, run_once
 
     engine = create_engine(settings.database_url)  # migrated by `dstrack migrate` / `serve`
-    report = asyncio.run(run_once(engine, Alerting.real(settings)))
+    try:
+        report = asyncio.run(run_once(engine, Alerting.real(settings)))
+    finally:
+        engine.dispose()
     for outcome in report.delivered.outcomes:
         reason = f" ({outcome.error})" if outcome.error else ""
         print(f"{outcome.state.value}: {outcome.channel}: {outcome.message}{reason}")
