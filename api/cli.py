@@ -54,6 +54,34 @@ def _revoke_tokens(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _alerts_run(args: argparse.Namespace, settings: Settings) -> int:
+    """One expiry sweep and one delivery pass, in the foreground (cron, tests)."""
+    import asyncio
+
+    from tracking.alerts import Alerting, run_once
+
+    engine = create_engine(settings.database_url)  # migrated by `dstrack migrate` / `serve`
+    try:
+        report = asyncio.run(run_once(engine, Alerting.real(settings)))
+    finally:
+        engine.dispose()
+    for outcome in report.delivered.outcomes:
+        reason = f" ({outcome.error})" if outcome.error else ""
+        print(f"{outcome.state.value}: {outcome.channel}: {outcome.message}{reason}")
+    print(report.summary)
+    return 0
+
+
+def _add_alerts_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    alerts = commands.add_parser("alerts", help="alerts and notifications")
+    actions = alerts.add_subparsers(dest="alerts_command", required=True)
+    actions.add_parser(
+        "run",
+        help="sweep expiry thresholds and deliver pending notifications once; the last line "
+        "says 'raised N, sent M, failed K'",
+    ).set_defaults(handler=_alerts_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dstrack",
@@ -76,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = commands.add_parser("revoke-tokens", help="revoke every API token of a user")
     revoke.add_argument("--user", required=True)
     revoke.set_defaults(handler=_revoke_tokens)
+    _add_alerts_commands(commands)
     return parser
 
 

@@ -13,6 +13,7 @@ from strawberry.types.nodes import SelectedField, Selection
 from api.context import Info
 from api.expiry import DeviceOrder, ExpiryWeek, check_weeks, expiry_cursor, expiry_position
 from api.inputs import DeviceFilter
+from api.queries_alerts import ALERT_NODES, AlertQuery
 from api.types import (
     ActivityNote,
     Contract,
@@ -114,11 +115,12 @@ _NODES: dict[str, tuple[Callable[[Engine, Viewer, int], Any], Callable[[Any], No
     "ActivityNote": (queries.visible_activity_note, ActivityNote.from_row),
     "SecurityLevel": (queries.visible_security_level, SecurityLevel.from_row),
     "User": (queries.visible_user, lambda found: User.from_rows(*found)),
+    **ALERT_NODES,
 }
 
 
 @strawberry.type
-class Query:
+class Query(AlertQuery):
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         decoded = decode_id(id)

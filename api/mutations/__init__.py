@@ -6,10 +6,11 @@ from __future__ import annotations
 import strawberry
 
 from api.mutations.access import AccessMutation
+from api.mutations.alerts import AlertMutation
 from api.mutations.devices import DeviceMutation
 from api.mutations.inventory import InventoryMutation
 
 
 @strawberry.type
-class Mutation(InventoryMutation, DeviceMutation, AccessMutation):
+class Mutation(InventoryMutation, DeviceMutation, AccessMutation, AlertMutation):
     pass

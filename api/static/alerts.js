@@ -1,10 +1,8 @@
-// The open alerts panel: newest open alerts, each with an Acknowledge button. A server without
-// the alerts feature (no Query.alerts) gets a message instead of a list.
-import { GraphQLFailure, Unauthorized, graphql } from "./api.js";
+// The open alerts panel: newest open alerts, each with an Acknowledge button.
+import { graphql } from "./api.js";
 import { element, span, utc } from "./dom.js";
 
 const SHOWN = 50;
-const QUERY_FIELDS = '{ __type(name: "Query") { fields { name } } }';
 const OPEN_ALERTS = `query OpenAlerts($first: Int, $filter: AlertFilter) {
   alerts(first: $first, filter: $filter) {
     totalCount edges { node { id kind severity message createdAt
@@ -12,28 +10,13 @@ const OPEN_ALERTS = `query OpenAlerts($first: Int, $filter: AlertFilter) {
 const ACKNOWLEDGE = `mutation Acknowledge($id: ID!) {
   acknowledgeAlert(id: $id) { alert { id state } errors { code message } } }`;
 const SEVERITIES = { CRITICAL: "Critical", WARNING: "Warning", INFO: "Info" };
-const UNSUPPORTED = /Cannot query field .alerts. on type .Query.|Unknown type .AlertFilter./;
 
 /**
  * ``ui``: {list, message, count, heading}; ``report``: {failed(error), done(text)} — how the
  * page shows a failure (an expired token included) and announces an acknowledgement.
  */
 export function alertsPanel(ui, report) {
-  let available = null; // asked once per sign-in
   let latest = 0;
-
-  async function serverHasAlerts() {
-    if (available === null) {
-      try {
-        const data = await graphql(QUERY_FIELDS);
-        available = data.__type.fields.some((field) => field.name === "alerts");
-      } catch (error) {
-        if (error instanceof Unauthorized) throw error;
-        available = true; // introspection refused: the query itself will tell
-      }
-    }
-    return available;
-  }
 
   function showCount(total, listed) {
     ui.count.textContent = total ? `(${total})` : "";
@@ -86,19 +69,13 @@ export function alertsPanel(ui, report) {
     if (organizationId) filter.organizationId = organizationId;
     let data;
     try {
-      if (!(await serverHasAlerts())) throw new GraphQLFailure([{ message: "Cannot query field 'alerts' on type 'Query'." }]);
       data = await graphql(OPEN_ALERTS, { first: SHOWN, filter });
     } catch (error) {
       if (mine !== latest) return;
       ui.list.replaceChildren();
       ui.count.textContent = "";
-      if (error instanceof GraphQLFailure && error.errors.some((e) => UNSUPPORTED.test(e.message))) {
-        available = false;
-        ui.message.textContent = "This dstrack server does not raise alerts yet.";
-      } else {
-        ui.message.textContent = "Open alerts could not be loaded.";
-        report.failed(error);
-      }
+      ui.message.textContent = "Open alerts could not be loaded.";
+      report.failed(error);
       return;
     }
     if (mine !== latest) return;
@@ -109,7 +86,6 @@ export function alertsPanel(ui, report) {
 
   function reset() {
     latest += 1; // an answer on its way is dropped
-    available = null;
     ui.list.replaceChildren();
     ui.count.textContent = "";
     ui.message.textContent = "";

@@ -16,7 +16,6 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from api.app import create_app
-from api.schema import schema
 from models.db import create_engine, migrate
 from tests.api.dashboard_support import (  # noqa: F401 (fixture)
     TIMEOUT_MS,
@@ -392,31 +391,11 @@ def test_the_chart_counts_expiries_per_week_with_a_table_alternative(tab: Tab, a
 # Alerts ------------------------------------------------------------------------------------
 
 
-def test_the_alerts_panel_says_so_when_the_server_has_no_alerts(tab: Tab, admin: Api) -> None:
-    if admin.has_query_field("alerts"):
-        pytest.skip("this server has alerts: test_acknowledging_an_open_alert covers the panel")
-    tab.open()
-    tab.sign_in()
-    expect(tab.page.get_by_test_id("alerts-message")).to_have_text(
-        "This dstrack server does not raise alerts yet."
-    )
-    expect(tab.page.get_by_test_id("alerts-list").locator("li")).to_have_count(0)
-    expect(tab.page.get_by_test_id("problem")).to_have_text("")
-
-
 OPEN_ALERTS = """{ alerts(filter: {state: OPEN}) { totalCount edges { node { id state } } } }"""
 ALERT_STATE = """query($id: ID!) { node(id: $id) { ... on Alert { state } } }"""
 
 
-def _schema_has_alerts() -> bool:
-    result = schema.execute_sync('{ __type(name: "Query") { fields { name } } }')
-    assert result.errors is None and result.data is not None
-    return any(f["name"] == "alerts" for f in result.data["__type"]["fields"])
-
-
 def test_acknowledging_an_open_alert(browser: Browser, settings: Settings, tmp_path: Path) -> None:
-    if not _schema_has_alerts():
-        pytest.skip("the alerts feature (Query.alerts, acknowledgeAlert) is not on this branch yet")
     # `dstrack alerts run` works on a migrated database: this test makes its own.
     url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
     migrate(url)

@@ -157,9 +157,7 @@ def list_devices(
     return _listing(rows, limit=limit, total=int(total), ssl_details=ssl_details)
 
 
-def _listing(
-    rows: Sequence[Any], *, limit: int, total: int, ssl_details: bool
-) -> DeviceList:
+def _listing(rows: Sequence[Any], *, limit: int, total: int, ssl_details: bool) -> DeviceList:
     """The page's devices with their organizations, products and (asked for) SSL details."""
     listing = DeviceList([], len(rows) > limit, total, {}, {}, {} if ssl_details else None)
     for row in rows[:limit]:
