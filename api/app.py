@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from api import export
 from api.context import Context
 from api.schema import schema
 from models.db import create_engine
@@ -252,6 +253,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
+            Route("/export/devices.csv", export.devices_csv),
         ]
     )
     app.state.services = services

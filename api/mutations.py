@@ -6,6 +6,7 @@ import strawberry
 from graphql import GraphQLError
 
 from api.context import Info
+from api.imports import import_devices_field
 from api.inputs import (
     CreateContractInput,
     CreateDeviceInput,
@@ -273,3 +274,5 @@ class Mutation:
             token=token,
             errors=[],
         )
+
+    import_devices = import_devices_field
