@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from models import ActivityNote, Device, OrganizationType, RawFile, SecurityLevel, SslDetailsRecord
+from models import ActivityNote, Device, OrganizationType, RawFile, SslDetailsRecord
 from models.db import reader
 from tests.conftest import World
 from tests.fakes import pki
@@ -29,16 +29,6 @@ from tracking.refresh.services import Services
 NOT_FOUND_HOST = "SSL Certificate not found. Please check spelling and try again."
 URI_FORMAT = "Please double-check your input and try again (Invalid URI Format)"
 HEADER = ["organization", "category", "source", "name", "contract", "description", "active"]
-
-
-@pytest.fixture
-def admin(services: Services) -> Viewer:
-    inventory.ensure_system_data(services.engine)
-    user = access.ensure_admin_user(services.engine)
-    with reader(services.engine) as session:
-        level = session.get(SecurityLevel, user.security_level_id)
-    assert level is not None
-    return access.viewer_for(user, level)
 
 
 def organization(services: Services, admin: Viewer, name: str = "Acme", **kw: Any) -> int:
