@@ -130,12 +130,13 @@ class DeviceExport:
         while True:
             with self.engine.connect() as connection:
                 batch = connection.execute(self._query(now, after)).all()
-            if not batch:
-                return
-            self.rows += len(batch)
-            after = batch[-1].id
-            yield csv_lines(_cells(row, now) for row in batch)
-            if len(batch) < self.batch_size:
+            more = len(batch) > self.batch_size  # one row beyond the batch: no empty last query
+            batch = batch[: self.batch_size]
+            if batch:
+                self.rows += len(batch)
+                after = batch[-1].id
+                yield csv_lines(_cells(row, now) for row in batch)
+            if not more:
                 return
 
     def _query(self, now: datetime, after: int) -> sa.Select[Any]:
@@ -167,7 +168,7 @@ class DeviceExport:
             )
             .where(_DEVICES.c.id > after)
             .order_by(_DEVICES.c.id)
-            .limit(self.batch_size)
+            .limit(self.batch_size + 1)
         )
         types = self.viewer.visible_types  # the visibility rule of every read
         if types is not None:

@@ -240,8 +240,9 @@ def test_bad_parameters_get_a_clear_message(
     assert (refused.value.code, refused.value.message) == ("INVALID_INPUT", message)
 
 
+@pytest.mark.parametrize(("batch_size", "batches"), [(3, 3), (7, 1), (2, 4), (100, 1)])
 async def test_streamed_in_batches_of_one_query_each(
-    services: Services, admin: Viewer, clock: Clock
+    services: Services, admin: Viewer, clock: Clock, batch_size: int, batches: int
 ) -> None:
     acme = org(services, admin, "Acme")
     pem = pki.test_ca().leaf("pem.example").pem
@@ -253,14 +254,14 @@ async def test_streamed_in_batches_of_one_query_each(
         statements.append(statement)
 
     filters = exports.export_filter(services.engine, admin, {})
-    exporter = exports.DeviceExport(services.engine, admin, filters, batch_size=3)
+    exporter = exports.DeviceExport(services.engine, admin, filters, batch_size=batch_size)
     sa.event.listen(services.engine, "before_cursor_execute", record)
     try:
         chunks = list(exporter.chunks())
     finally:
         sa.event.remove(services.engine, "before_cursor_execute", record)
-    assert len(chunks) == 1 + 3  # the header, then batches of 3, 3 and 1
-    assert len(statements) == 3  # one query per batch, none per device
+    assert len(chunks) == 1 + batches  # the header, then one chunk per batch
+    assert len(statements) == batches  # one query per batch, none per device, none at the end
     assert exporter.rows == 7
     rows = table("".join(chunks))
     assert [row["id"] for row in rows] == [encode_id("Device", i) for i in ids]

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -535,3 +536,15 @@ async def test_a_file_without_a_usable_header_is_refused_as_a_whole(
     assert [(e.row, e.code) for e in report.errors] == [(0, "INVALID_CSV")]
     assert message in report.errors[0].message
     assert (report.created, report.skipped, report.failed) == (0, 0, 0)
+
+
+async def test_the_example_file_of_the_readme_passes_a_dry_run(
+    services: Services, admin: Viewer
+) -> None:
+    acme = organization(services, admin, "Acme Corp")
+    inventory.create_contract(
+        services.engine, viewer=admin, organization_id=acme, name="Support 2026"
+    )
+    example = Path(__file__).parents[3] / "examples" / "devices.csv"
+    report = await run(services, admin, example.read_text(encoding="utf-8"), dry_run=True)
+    assert (report.created, report.skipped, report.failed, report.errors) == (6, 0, 0, [])
