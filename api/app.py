@@ -23,7 +23,8 @@ from tracking.core.ids import decode_pk
 from tracking.core.settings import Settings
 from tracking.manage import access, inventory, queries
 from tracking.manage.access import Viewer
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 log = logging.getLogger("dstrack.api")
 
@@ -222,6 +223,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         except sa.exc.SQLAlchemyError:
             log.exception("health check failed")
             return JSONResponse({"status": "database unavailable"}, status_code=503)
+        if problem := services.raw_store.problem():
+            return JSONResponse(
+                {"status": "storage unavailable", "reason": problem}, status_code=503
+            )
         return JSONResponse({"status": "ok"})
 
     async def raw_file(request: Request) -> Response:

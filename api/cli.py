@@ -20,7 +20,8 @@ from tracking.core import csvfiles
 from tracking.core.errors import DstrackError, ErrorCode
 from tracking.core.settings import Settings
 from tracking.manage import access, exports, imports, inventory
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -68,6 +68,7 @@ class Device(SQLModel, table=True):
     ssl_source_kind: SslSourceKind | None = Field(default=None, sa_type=sa.String(8))
     ssl_host: str | None = Field(default=None, max_length=255)
     ssl_port: int | None = None
+    ssl_protocol: str | None = Field(default=None, max_length=16)  # "tls", "https", "smtp"...
     ssl_pem: str | None = Field(default=None, sa_type=sa.Text)
 
     # DOMAIN: the registrable domain, A-labels.
@@ -77,5 +78,6 @@ class Device(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     last_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_update_error: str | None = Field(default=None, sa_type=sa.Text)
+    consecutive_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_type=UTCDateTime)
     modified_at: datetime = Field(sa_type=UTCDateTime)

@@ -18,6 +18,7 @@ import idna
 from whois import exceptions as whois_exceptions
 from whois import parser as whois_parser
 
+from tracking.core.changes import Change
 from tracking.core.errors import ErrorCode, ProbeError
 
 SOURCES = ("RDAP", "WHOIS", "MANUAL")
@@ -82,34 +83,6 @@ class RegistrationDetails:
     def is_empty(self) -> bool:
         """True when no field but ``source`` carries information."""
         return all(getattr(self, f.name) in (None, ()) for f in fields(self) if f.name != "source")
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready: ISO-8601 dates with offset, lists for tuples."""
-        return {
-            "registrar": self.registrar,
-            "registrant_organization": self.registrant_organization,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "expires_at": _iso(self.expires_at),
-            "name_servers": list(self.name_servers),
-            "statuses": list(self.statuses),
-            "dnssec": self.dnssec,
-            "source": self.source,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RegistrationDetails:
-        return cls(
-            registrar=data.get("registrar"),
-            registrant_organization=data.get("registrant_organization"),
-            created_at=_from_iso(data.get("created_at")),
-            updated_at=_from_iso(data.get("updated_at")),
-            expires_at=_from_iso(data.get("expires_at")),
-            name_servers=tuple(data.get("name_servers") or ()),
-            statuses=tuple(data.get("statuses") or ()),
-            dnssec=data.get("dnssec"),
-            source=data.get("source") or "MANUAL",
-        )
 
 
 def merge_details(primary: RegistrationDetails, extra: RegistrationDetails) -> RegistrationDetails:
@@ -191,18 +164,6 @@ def _as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:  # registries that print no offset mean UTC
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _from_iso(value: object) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
@@ -546,10 +507,8 @@ _LABELS = (
 )
 
 
-def registration_changes(
-    old: RegistrationDetails | None, new: RegistrationDetails
-) -> list[tuple[str, str | None, str | None]]:
-    """``(label, old text, new text)`` for every field that differs, in display order.
+def registration_changes(old: RegistrationDetails | None, new: RegistrationDetails) -> list[Change]:
+    """Every field that differs, in display order.
 
     ``source`` is left out on purpose: RDAP and WHOIS describing the same registration is not
     a change of the domain. With no previous details every filled field of ``new`` is listed.
@@ -559,7 +518,7 @@ def registration_changes(
         before = _display(getattr(old, name)) if old is not None else None
         after = _display(getattr(new, name))
         if before != after:
-            changes.append((label, before, after))
+            changes.append(Change(name, label, before, after))
     return changes
 
 

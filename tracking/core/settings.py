@@ -1,4 +1,4 @@
-"""Configuration from environment variables (CONTRACT.md section 1); every one is optional."""
+"""Configuration from ``DSTRACK_*`` environment variables (README: "Configuration")."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ class Settings:
     ca_bundle: Path | None = None
     # The port where a domain's certificate is looked for (443 on the internet).
     domain_tls_port: int = 443
+    # Retrievals (forced updates, creations and edits that reach the network) per user.
+    retrievals_per_10_min: int = 500
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,7 +50,15 @@ class Settings:
             probe_timeout_s=float(env.get("DSTRACK_PROBE_TIMEOUT_S") or 10),
             ca_bundle=Path(env["DSTRACK_CA_BUNDLE"]) if env.get("DSTRACK_CA_BUNDLE") else None,
             domain_tls_port=int(env.get("DSTRACK_DOMAIN_TLS_PORT") or 443),
+            retrievals_per_10_min=_positive(env, "DSTRACK_RETRIEVALS_PER_10_MIN", 500),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def parse_host_port(text: str, *, default_port: int) -> tuple[str, int]:

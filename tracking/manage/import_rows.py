@@ -25,6 +25,7 @@ from tracking.core.errors import DstrackError, ErrorCode, ValidationError, not_f
 from tracking.core.sources import PemSource, parse_domain, parse_ssl_source
 from tracking.core.text import clean_text, optional_name
 from tracking.manage.access import Viewer
+from tracking.manage.device_rules import stored_domain
 from tracking.manage.devices import NewDevice
 from tracking.refresh.switch import tracking_enabled
 
@@ -77,8 +78,7 @@ def _source_key(category: DeviceCategory, text: str | None) -> tuple[str, ...]:
     if text is None:
         raise ValidationError(ErrorCode.REQUIRED, "source is required.", field="source")
     if category == DeviceCategory.DOMAIN:
-        domain = parse_domain(text)
-        return ("domain", f"*.{domain.ascii}" if domain.is_wildcard else domain.ascii)
+        return ("domain", stored_domain(parse_domain(text)))
     source = parse_ssl_source(text)
     if isinstance(source, PemSource):
         return ("pem", _fingerprint(source))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tracking.core.changes import Change
 from tracking.core.registration import (
     ParseError,
     RegistrationDetails,
@@ -412,16 +414,6 @@ def test_unknown_source_is_refused() -> None:
         RegistrationDetails(source="DNS")
 
 
-def test_dict_round_trip_is_json_ready() -> None:
-    details = parse_rdap_domain(rdap("verisign__google.com.json"))
-    data = json.loads(json.dumps(details.as_dict()))
-    assert data["expires_at"] == "2028-09-14T04:00:00+00:00"
-    assert data["name_servers"] == list(GOOGLE_NS)
-    assert data["source"] == "RDAP"
-    assert RegistrationDetails.from_dict(data) == details
-    assert RegistrationDetails.from_dict({"source": "MANUAL"}).is_empty()
-
-
 def test_merge_fills_only_gaps() -> None:
     registry = parse_rdap_domain(rdap("verisign__google.com.json"))
     registrar = parse_rdap_domain(rdap("markmonitor__google.com.json"))
@@ -446,26 +438,24 @@ def test_ascii_domain() -> None:
 def test_changes_from_nothing_list_every_filled_field() -> None:
     new = RegistrationDetails(registrar="R", expires_at=utc(2030, 1, 1), dnssec=False)
     assert registration_changes(None, new) == [
-        ("Registrar", None, "R"),
-        ("Expires", None, "2030-01-01T00:00:00+00:00"),
-        ("DNSSEC", None, "unsigned"),
+        Change("registrar", "Registrar", None, "R"),
+        Change("expires_at", "Expires", None, "2030-01-01T00:00:00+00:00"),
+        Change("dnssec", "DNSSEC", None, "unsigned"),
     ]
 
 
 def test_changes_between_two_audits() -> None:
     old = parse_rdap_domain(rdap("verisign__google.com.json"))
-    new = RegistrationDetails.from_dict(
-        {
-            **old.as_dict(),
-            "expires_at": "2029-09-14T04:00:00+00:00",
-            "name_servers": ["ns1.google.com"],
-            "dnssec": True,
-            "source": "WHOIS",  # not a change of the domain
-        }
+    new = dataclasses.replace(
+        old,
+        expires_at=utc(2029, 9, 14, 4),
+        name_servers=("ns1.google.com",),
+        dnssec=True,
+        source="WHOIS",  # not a change of the domain
     )
     assert registration_changes(old, new) == [
-        ("Expires", "2028-09-14T04:00:00+00:00", "2029-09-14T04:00:00+00:00"),
-        ("Name servers", ", ".join(GOOGLE_NS), "ns1.google.com"),
-        ("DNSSEC", "unsigned", "signed"),
+        Change("expires_at", "Expires", "2028-09-14T04:00:00+00:00", "2029-09-14T04:00:00+00:00"),
+        Change("name_servers", "Name servers", ", ".join(GOOGLE_NS), "ns1.google.com"),
+        Change("dnssec", "DNSSEC", "unsigned", "signed"),
     ]
     assert registration_changes(old, old) == []

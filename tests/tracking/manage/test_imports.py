@@ -15,13 +15,13 @@ from sqlmodel import col, select
 
 from models import ActivityNote, Device, OrganizationType, RawFile, SslDetailsRecord
 from models.db import reader
-from tests.conftest import World
+from tests.conftest import World, services_with
 from tests.fakes import pki
 from tests.fakes.tls_server import standard_certificates
 from tracking.core.csvfiles import read_import_file
-from tracking.core.errors import ErrorCode, ValidationError
+from tracking.core.errors import ValidationError
 from tracking.core.sources import parse_domain, parse_ssl_source
-from tracking.manage import access, devices, imports, inventory
+from tracking.manage import access, devices, imports, inventory, updates
 from tracking.manage.access import Viewer
 from tracking.manage.devices import NewDevice
 from tracking.probes.tls import TlsHandshake
@@ -324,29 +324,28 @@ async def test_several_organizations_of_one_name_are_ambiguous(
     assert "Several organizations are named 'Acme'" in report.errors[0].message
 
 
-async def test_a_row_refused_by_the_retrieval_budget_is_a_row_error(
-    services: Services, admin: Viewer, world: World, monkeypatch: pytest.MonkeyPatch
+async def test_rows_refused_by_the_retrieval_budget_are_row_errors(
+    services: Services, admin: Viewer, world: World
 ) -> None:
     organization(services, admin, "Acme")
-    real = devices.create_device
-    refused_source = world.host("expired.test")
-
-    async def budgeted(services: Services, *, viewer: Viewer, new: NewDevice) -> Device:
-        if new.ssl_source == refused_source:
-            raise ValidationError(ErrorCode.RATE_LIMITED, "Too many retrievals: try later.")
-        return await real(services, viewer=viewer, new=new)
-
-    monkeypatch.setattr(imports, "create_device", budgeted)
+    services = services_with(services, retrievals_per_10_min=2)
+    pem = standard_certificates()["good.test"].leaf.pem
     report = await run(
         services,
         admin,
         csv_text(
-            ["Acme", "SSL_CERTIFICATE", refused_source],
             ["Acme", "SSL_CERTIFICATE", world.host("good.test")],
+            ["Acme", "SSL_CERTIFICATE", world.host("expired.test")],
+            ["Acme", "SSL_CERTIFICATE", world.host("self-signed.test")],
+            ["Acme", "SSL_CERTIFICATE", pem],  # decoded locally: no retrieval
+            ["Acme", "DOMAIN", "*.example.com"],  # a wildcard: no retrieval
         ),
     )
-    assert errors(report) == [(1, "RATE_LIMITED", "Too many retrievals: try later.")]
-    assert [d.name for d in all_devices(services)] == [world.host("good.test")]
+    assert [(e.row, e.code) for e in report.errors] == [(3, "RATE_LIMITED")]
+    assert report.errors[0].message.startswith("Too many retrievals: at most 2 per 10 minutes.")
+    assert report.created == 4
+    again = await run(services, admin, csv_text(["Acme", "DOMAIN", "*.example.com"]))
+    assert (again.created, again.skipped) == (0, 1)  # a skipped row spends nothing either
 
 
 async def test_an_unexpected_failure_of_one_row_saves_nothing_for_it_and_not_stop_others(
@@ -357,14 +356,14 @@ async def test_an_unexpected_failure_of_one_row_saves_nothing_for_it_and_not_sto
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     organization(services, admin, "Acme")
-    real = devices.apply_certificate
+    real = services.raw_store.put
 
-    def broken(session: Any, device: Device, snap: Any, **kw: Any) -> Any:
-        if device.ssl_host == "expired.test":
+    def broken(content: bytes) -> Any:
+        if b"host: expired.test" in content:
             raise RuntimeError("disk on fire")
-        return real(session, device, snap, **kw)
+        return real(content)
 
-    monkeypatch.setattr(devices, "apply_certificate", broken)
+    monkeypatch.setattr(services.raw_store, "put", broken)
     report = await run(
         services,
         admin,
@@ -384,7 +383,7 @@ async def test_with_tracking_disabled_host_rows_are_refused_and_domains_saved(
     services: Services, admin: Viewer, world: World
 ) -> None:
     organization(services, admin, "Acme")
-    devices.set_tracking_enabled(services, viewer=admin, enabled=False)
+    updates.set_tracking_enabled(services, viewer=admin, enabled=False)
     report = await run(
         services,
         admin,
@@ -433,6 +432,8 @@ async def test_retrievals_run_concurrently_and_bounded(
     services: Services, admin: Viewer, world: World
 ) -> None:
     organization(services, admin, "Acme")
+    # A generous timeout: 16 handshakes wait for each other's database writes on a busy machine.
+    services = services_with(services, probe_timeout_s=15.0)
     inner = services.tls
     in_flight = 0
     peak = 0

@@ -1,0 +1,26 @@
+"""Builds the real services: probes, database, RAW store, and every subscriber of the update
+pipeline. The one place that knows all of ``tracking``'s parts; the adapters start here."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from tracking.core.settings import Settings
+from tracking.probes.resolver import resolver_for
+from tracking.probes.tls import RealTlsProbe
+from tracking.refresh.rawstore import RawStore
+from tracking.refresh.services import RealDnsProbe, RealRegistrationProbe, Services
+
+
+def build_services(settings: Settings, engine: Engine) -> Services:
+    resolver = resolver_for(settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        tls=RealTlsProbe(settings, resolver),
+        registration=RealRegistrationProbe(settings),
+        dns=RealDnsProbe(settings),
+        resolver=resolver,
+        raw_store=RawStore(settings.data_dir),
+        subscribers=(),
+    )
