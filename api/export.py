@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from api.headers import RAW_FILE_HEADERS
 from tracking.core.errors import ErrorCode, ValidationError
 from tracking.manage import access, exports
 from tracking.refresh.services import Services
@@ -50,5 +51,6 @@ async def devices_csv(request: Request) -> Response:
         headers={
             "Content-Disposition": 'attachment; filename="devices.csv"',
             "Cache-Control": "no-store",
+            **RAW_FILE_HEADERS,  # a download, never a page
         },
     )

@@ -197,6 +197,9 @@ async def test_the_export_streams_the_visible_devices_under_the_exact_header(
     response = await get_export(api)
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'filename="devices.csv"' in response.headers["content-disposition"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert response.headers["cache-control"] == "no-store"
     assert response.text.splitlines()[0] == HEADER
     rows = table(response)
     assert [r["id"] for r in rows] == [good["id"], expired["id"], hidden["id"]]
