@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from api import dashboard
+from api import dashboard, export
 from api.context import Context
 from api.headers import RAW_FILE_HEADERS, NoSniff, cors, graphiql_page
 from api.schema import schema
@@ -292,6 +292,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             _graphql_route(TokenGate(DstrackGraphQL(services), services), services.settings),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
+            Route("/export/devices.csv", export.devices_csv),
             *dashboard.routes,
         ],
         middleware=[Middleware(NoSniff)],

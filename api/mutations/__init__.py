@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api.imports import import_devices_field
 from api.mutations.access import AccessMutation
 from api.mutations.alerts import AlertMutation
 from api.mutations.devices import DeviceMutation
@@ -13,4 +14,4 @@ from api.mutations.inventory import InventoryMutation
 
 @strawberry.type
 class Mutation(InventoryMutation, DeviceMutation, AccessMutation, AlertMutation):
-    pass
+    import_devices = import_devices_field
