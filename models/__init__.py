@@ -4,6 +4,13 @@ Knows nothing of HTTP or Dagster.
 """
 
 from models.access import ApiToken, RetrievalBudget, SecurityLevel, User
+from models.alerts import (
+    Alert,
+    AlertDelivery,
+    AlertPolicy,
+    AlertPolicyChannel,
+    NotificationChannel,
+)
 from models.audit import (
     ActivityNote,
     AppSetting,
@@ -17,6 +24,10 @@ from models.inventory import CategoryDefaultProduct, Contract, Device, Organizat
 
 __all__ = [
     "ActivityNote",
+    "Alert",
+    "AlertDelivery",
+    "AlertPolicy",
+    "AlertPolicyChannel",
     "ApiToken",
     "AppSetting",
     "CategoryDefaultProduct",
@@ -24,6 +35,7 @@ __all__ = [
     "Device",
     "DeviceCategory",
     "DomainDetailsRecord",
+    "NotificationChannel",
     "Organization",
     "OrganizationType",
     "Product",
