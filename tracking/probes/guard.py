@@ -78,14 +78,15 @@ class GuardPolicy:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One address not connected to, and why."""
+    """One address not connected to (``port`` None when only judged), and why."""
 
     address: str
-    port: int
+    port: int | None
     failure: str
 
     def __str__(self) -> str:
-        return f"{join_address(self.address, self.port)}: {self.failure}"
+        where = self.address if self.port is None else join_address(self.address, self.port)
+        return f"{where}: {self.failure}"
 
 
 REFUSED = "private address refused"
@@ -108,7 +109,7 @@ class ConnectFailed(ProbeError):
     The last connection error, if any, is the ``__cause__``.
     """
 
-    def __init__(self, host: str, port: int, attempts: tuple[Attempt, ...]) -> None:
+    def __init__(self, host: str, port: int | None, attempts: tuple[Attempt, ...]) -> None:
         self.refused = any(a.failure == REFUSED for a in attempts)
         code = (
             ErrorCode.PRIVATE_ADDRESS_REFUSED if self.refused else ErrorCode.CERTIFICATE_NOT_FOUND
@@ -155,6 +156,32 @@ async def connect_guarded(
     finally:
         await groups.aclose()
     raise ConnectFailed(host, port, tuple(attempts)) from error
+
+
+async def judged_addresses(host: str, *, resolver: Resolver, policy: GuardPolicy) -> list[str]:
+    """Every address of ``host`` the guard lets through, IPv4 then IPv6, without connecting.
+
+    For checking a target before it is saved (a clear error at once), and for a library that
+    opens its connections itself in a thread of its own (Apprise's urllib3), which then
+    connects only to these addresses. Raises like :func:`connect_guarded`: ResolutionError,
+    or ConnectFailed (``refused``) when the guard refused every address.
+    """
+    literal = ip_literal(host)
+    groups = _just(literal) if literal else resolver.address_groups(host)
+    allowed: list[str] = []
+    refused: list[Attempt] = []
+    try:
+        while (addresses := await _next_group(groups, host, policy.timeout_s)) is not None:
+            for address in addresses:
+                if policy.allow_private or is_public_address(address):
+                    allowed.append(address)
+                else:
+                    refused.append(Attempt(address, None, REFUSED))
+    finally:
+        await groups.aclose()
+    if not allowed:
+        raise ConnectFailed(host, None, tuple(refused))
+    return allowed
 
 
 async def _next_group(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from ssl import SSLContext
 from types import TracebackType
@@ -118,11 +118,11 @@ class GuardedHttpClient:
         *,
         trusted: Iterable[str] = (),
         headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> None:
-        self._timeout_s = settings.probe_timeout_s
-        self.backend = GuardedBackend(
-            resolver or resolver_for(settings), GuardPolicy.of(settings), trusted
-        )
+        self._timeout_s = timeout_s or settings.probe_timeout_s
+        policy = replace(GuardPolicy.of(settings), timeout_s=self._timeout_s)
+        self.backend = GuardedBackend(resolver or resolver_for(settings), policy, trusted)
         context = _ssl_context()
         transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
         # httpx 0.28 has no public way to give its transport a network backend; the pool is
@@ -133,7 +133,7 @@ class GuardedHttpClient:
         self._http = httpx.AsyncClient(
             transport=transport,
             follow_redirects=False,
-            timeout=httpx.Timeout(settings.probe_timeout_s),
+            timeout=httpx.Timeout(self._timeout_s),
             headers=dict(headers or {}),
             trust_env=False,
         )
@@ -161,9 +161,11 @@ class GuardedHttpClient:
         method: str = "GET",
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        cut: bool = False,
     ) -> HttpAnswer:
-        """One exchange within ``probe_timeout_s``; raise :class:`FetchError` on failure,
-        including a body over ``max_bytes`` (declared or read)."""
+        """One exchange within the timeout; raise :class:`FetchError` on failure, including a
+        body over ``max_bytes`` (declared or read), unless ``cut``: then only the first
+        ``max_bytes`` are read and kept (for a caller that needs the status, not the body)."""
         host = urlsplit(url).netloc
         too_large = f"answer larger than {size_text(max_bytes)}"
         try:
@@ -172,13 +174,16 @@ class GuardedHttpClient:
                 self._http.stream(method, url, content=content, headers=headers) as response,
             ):
                 declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
+                if declared.isdigit() and int(declared) > max_bytes and not cut:
                     raise FetchError(FetchFailureKind.TOO_LARGE, too_large)
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > max_bytes:
-                        raise FetchError(FetchFailureKind.TOO_LARGE, too_large)
+                        if not cut:
+                            raise FetchError(FetchFailureKind.TOO_LARGE, too_large)
+                        del body[max_bytes:]
+                        break
                 return HttpAnswer(url, response.status_code, response.headers, bytes(body))
         except (TimeoutError, httpx.TimeoutException) as exc:
             message = f"timed out after {self._timeout_s:g} s"
@@ -201,10 +206,14 @@ def guarded_http_client(
     *,
     trusted: Iterable[str] = (),
     headers: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> GuardedHttpClient:
     """A client whose connections all pass the private-address guard (``trusted``: URLs or
-    host names from the operator's configuration, which may be private)."""
-    return GuardedHttpClient(settings, resolver, trusted=trusted, headers=headers)
+    host names from the operator's configuration, which may be private). Each exchange, and
+    each look-up and connect in it, is bounded by ``timeout_s`` (default ``probe_timeout_s``)."""
+    return GuardedHttpClient(
+        settings, resolver, trusted=trusted, headers=headers, timeout_s=timeout_s
+    )
 
 
 def _connect_failure(exc: ConnectFailed, host: str) -> FetchError:

@@ -16,7 +16,13 @@ from tracking.core.errors import ErrorCode
 from tracking.core.registration import LookupFailureKind, RegistryLookupError
 from tracking.core.settings import Settings
 from tracking.probes import guard, rdap, whois
-from tracking.probes.guard import Connected, ConnectFailed, GuardPolicy, connect_guarded
+from tracking.probes.guard import (
+    Connected,
+    ConnectFailed,
+    GuardPolicy,
+    connect_guarded,
+    judged_addresses,
+)
 from tracking.probes.resolver import ResolutionError
 from tracking.probes.tls import RealTlsProbe
 
@@ -197,6 +203,31 @@ async def test_no_address_at_all() -> None:
             connect=Connector(),
         )
     assert caught.value.detail == "empty.example: no address"
+
+
+async def test_judged_addresses_are_every_address_the_guard_accepts() -> None:
+    resolver = GroupResolver({"mixed.example": ["8.8.8.8", "10.0.0.1", "::1", *PUBLIC_V6]})
+
+    addresses = await judged_addresses("mixed.example", resolver=resolver, policy=GUARDED)
+
+    assert addresses == ["8.8.8.8", *PUBLIC_V6]
+    assert resolver.given == [4, 6]  # no connection to stop at: both families
+
+
+async def test_judged_addresses_refuse_a_host_with_none_left() -> None:
+    resolver = GroupResolver({"inside.example": ["10.0.0.1", "fd00::1"]})
+
+    with pytest.raises(ConnectFailed) as caught:
+        await judged_addresses("inside.example", resolver=resolver, policy=GUARDED)
+
+    assert caught.value.refused
+    assert (
+        caught.value.detail == "10.0.0.1: private address refused; fd00::1: private address refused"
+    )
+    assert await judged_addresses("inside.example", resolver=resolver, policy=OPEN) == [
+        "10.0.0.1",
+        "fd00::1",
+    ]
 
 
 # --- every probe connects through it -------------------------------------------------------------

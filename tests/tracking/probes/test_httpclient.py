@@ -99,3 +99,25 @@ async def test_nobody_listening(server: FakeRdapServer) -> None:
     error = await fetch_failure(server, f"http://127.0.0.1:{port}/dns.json")
     assert error.kind == FetchFailureKind.CONNECTION
     assert error.message.startswith(f"cannot connect to 127.0.0.1:{port} (127.0.0.1:{port}: ")
+
+
+@pytest.mark.parametrize("fault", [RdapFault.HUGE, RdapFault.HUGE_STREAM])
+async def test_a_cut_answer_keeps_its_status_and_its_first_bytes(
+    server: FakeRdapServer, fault: RdapFault
+) -> None:
+    """For a caller that needs the status only (a webhook delivery): no failure, a bounded read."""
+    server.set_fault("google.com", fault)
+    async with guarded_http_client(GUARDED, trusted=[server.url]) as client:
+        answer = await client.fetch(domain_url(server), max_bytes=64 * 1024, cut=True)
+    assert answer.status == 200
+    assert answer.body == b" " * (64 * 1024)
+
+
+async def test_a_timeout_of_its_own(server: FakeRdapServer) -> None:
+    server.set_fault("google.com", RdapFault.SLOW)
+    started = time.monotonic()
+    async with guarded_http_client(GUARDED, trusted=[server.url], timeout_s=0.3) as client:
+        with pytest.raises(FetchError) as caught:
+            await client.fetch(domain_url(server), max_bytes=MiB)
+    assert caught.value.message == "timed out after 0.3 s"
+    assert time.monotonic() - started < TIMEOUT
