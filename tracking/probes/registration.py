@@ -19,12 +19,11 @@ from tracking.core.registration import (
     RegistrationDetails,
     RegistryLookupError,
     ascii_domain,
-    is_whois_not_found,
     merge_details,
     parse_rdap_domain,
-    parse_whois_text,
 )
 from tracking.core.settings import Settings
+from tracking.core.whois_text import is_whois_not_found, parse_whois_text
 from tracking.probes import rdap, whois
 from tracking.probes.resolver import Resolver, resolver_for
 

@@ -21,8 +21,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from tracking.core.registration import LookupFailureKind as Kind
-from tracking.core.registration import RegistryLookupError, ascii_domain, is_whois_not_found
+from tracking.core.registration import RegistryLookupError, ascii_domain
 from tracking.core.settings import Settings
+from tracking.core.whois_text import is_whois_not_found
 from tracking.probes.guard import ConnectFailed, GuardPolicy, connect_guarded
 from tracking.probes.resolver import ResolutionError, Resolver, resolver_for
 
@@ -80,7 +81,7 @@ async def query_whois(
     """Ask the registry's WHOIS server; raise :class:`RegistryLookupError` on failure.
 
     An answer saying "not registered" is returned like any other: telling it apart is
-    :func:`tracking.core.registration.is_whois_not_found`'s job.
+    :func:`tracking.core.whois_text.is_whois_not_found`'s job.
     """
     name = ascii_domain(domain)
     ctx = _Context(settings, resolver or resolver_for(settings), address_book or {})

@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 
-from tracking.core.registration import RegistrationDetails, is_whois_not_found, parse_whois_text
+from tracking.core.registration import RegistrationDetails
+from tracking.core.whois_text import is_whois_not_found, parse_whois_text
 from tracking.probes.whois import _decode as decode_whois_answer  # what the probe parses
 
 WHOIS = Path(__file__).resolve().parents[2] / "fixtures" / "registry" / "whois"

@@ -15,13 +15,12 @@ from tracking.core.registration import (
     ParseError,
     RegistrationDetails,
     ascii_domain,
-    is_whois_not_found,
     merge_details,
     normalize_statuses,
     parse_rdap_domain,
-    parse_whois_text,
     registration_changes,
 )
+from tracking.core.whois_text import is_whois_not_found, parse_whois_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "registry"
 GOOGLE_NS = ("ns1.google.com", "ns2.google.com", "ns3.google.com", "ns4.google.com")
