@@ -1,4 +1,4 @@
-"""The Starlette application: GraphQL (+ GraphiQL), health and RAW file downloads."""
+"""The Starlette application: GraphQL (+ GraphiQL), health, RAW file downloads, metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.context import Context
+from api.metrics import metrics_route
 from api.schema import schema
 from models.db import create_engine
 from tracking.core.ids import decode_pk
@@ -253,6 +254,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
+            metrics_route(services, bearer_token),
         ]
     )
     app.state.services = services

@@ -14,6 +14,7 @@ from models.audit import (
 )
 from models.enums import DeviceCategory, OrganizationType, SslSourceKind
 from models.inventory import CategoryDefaultProduct, Contract, Device, Organization, Product
+from models.metrics import UpdateCounter, UpdateDurationBucket
 
 __all__ = [
     "ActivityNote",
@@ -31,6 +32,8 @@ __all__ = [
     "SecurityLevel",
     "SslDetailsRecord",
     "SslSourceKind",
+    "UpdateCounter",
+    "UpdateDurationBucket",
     "UpdateJob",
     "User",
 ]

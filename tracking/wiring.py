@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from tracking.core.settings import Settings
+from tracking.metrics import UpdateMetrics
 from tracking.probes.resolver import resolver_for
 from tracking.probes.tls import RealTlsProbe
 from tracking.refresh.rawstore import RawStore
@@ -22,5 +23,5 @@ def build_services(settings: Settings, engine: Engine) -> Services:
         dns=RealDnsProbe(settings),
         resolver=resolver,
         raw_store=RawStore(settings.data_dir),
-        subscribers=(),
+        subscribers=(UpdateMetrics(),),
     )
