@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -39,6 +39,6 @@ def metrics_route(services: Services, token_of: Callable[[Request], str | None])
         if not viewer.is_admin:
             return PlainTextResponse("Metrics are for administrators only.\n", status_code=403)
         exposition = await run_in_threadpool(collector.exposition)
-        return StreamingResponse(exposition.chunks(), media_type=CONTENT_TYPE_LATEST)
+        return StreamingResponse(exposition.chunks(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     return Route("/metrics", metrics, methods=["GET"])
