@@ -108,7 +108,10 @@ async def test_a_pem_certificate_is_exported_with_its_dates(api: GraphQLClient) 
     )
     assert f"dstrack_certificate_not_after_timestamp_seconds{{{labels}}} 1.7987616e+09" in text
     assert f"dstrack_certificate_not_before_timestamp_seconds{{{labels}}} 1.7672256e+09" in text
-    short = 'device_id="RGV2aWNlOjE=",name="Billing \\"PEM\\" \\\\",organization="Acme \\"Labs\\" \\\\ Co"'
+    short = (
+        'device_id="RGV2aWNlOjE=",name="Billing \\"PEM\\" \\\\",'
+        'organization="Acme \\"Labs\\" \\\\ Co"'
+    )
     trusted = device["sslDetails"]["chainTrusted"]
     assert f"dstrack_certificate_chain_trusted{{{short}}} {float(trusted)}" in text
     assert f'dstrack_device_update_failing{{category="SSL_CERTIFICATE",{short}}} 0.0' in text
