@@ -1,6 +1,7 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
-a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory.
+a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
+j GET /metrics.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -21,6 +22,7 @@ NAMES = {
     "c": "GraphQL page",
     "d": "PEM decoding",
     "e": "flat memory",
+    "j": "metrics exposition",
 }
 
 
@@ -41,6 +43,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import pem
 
         return pem.run
+    if key == "j":
+        from benchmarks import metrics
+
+        return metrics.run
     from benchmarks import memory
 
     return memory.run
@@ -74,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     postgres_url = None
-    if not args.no_postgres and set(args.only) & {"a", "b", "c"}:
+    if not args.no_postgres and set(args.only) & {"a", "b", "c", "j"}:
         postgres_url = args.postgres_url or start_postgres()
     started = time.perf_counter()
     results: list[Result] = []

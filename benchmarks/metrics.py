@@ -3,7 +3,7 @@
 The inventory: 80% SSL Certificate devices (host sources, each with SSL details), 15% Domain
 devices (each with registration details), 5% inactive devices (not exported), in 20
 organizations, bulk-inserted with SQLAlchemy Core. The exposition is rendered as the API
-streams it (``tracking.metrics.stream_exposition``, the same bytes the route sends), on SQLite
+streams it (``MetricsCollector.exposition``, the same bytes the route sends), on SQLite
 and PostgreSQL, and its wall time and the peak memory allocated while rendering
 (``tracemalloc``, measured in a separate pass since tracing slows Python down) are reported.
 
@@ -14,11 +14,18 @@ Target: under 2 s at 100,000 devices, and memory bounded: the peak at 100,000 de
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
 
 from benchmarks.common import (
     DEVICES,
@@ -26,9 +33,20 @@ from benchmarks.common import (
     PRODUCTS,
     SSL_DETAILS,
     Database,
+    Result,
+    cpu_seconds,
+    fast_bulk_load,
+    heading,
+    peak_rss_mb,
+    postgres_database,
+    reset_peak_rss,
+    rss_mb,
+    say,
+    sqlite_database,
 )
 from models import DomainDetailsRecord
 from tracking.core import clock
+from tracking.metrics import MetricsCollector
 
 DOMAIN_DETAILS: sa.Table = DomainDetailsRecord.__table__  # type: ignore[attr-defined]
 
@@ -150,3 +168,93 @@ def grow(database: Database, have: int, want: int) -> None:
         ) as connection:
             for table in ("devices", "ssl_details", "domain_details", "organizations"):
                 connection.exec_driver_sql(f"VACUUM ANALYZE {table}")
+
+
+def _render(database: Database) -> int:
+    collector = MetricsCollector(database.engine)
+    return sum(len(chunk) for chunk in collector.exposition().chunks())
+
+
+def _timed(database: Database, repeat: int) -> tuple[float, float, int]:
+    """Median wall and CPU seconds of a whole exposition, and its size in bytes."""
+    size = _render(database)  # warm-up: caches, the first connection
+    walls, cpus = [], []
+    for _ in range(repeat):
+        started, cpu = time.perf_counter(), cpu_seconds()
+        _render(database)
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu_seconds() - cpu)
+    return statistics.median(walls), statistics.median(cpus), size
+
+
+def _peak_mb(render: Callable[[], object]) -> float:
+    """Peak memory Python allocated while ``render`` ran (tracemalloc), in MB."""
+    tracemalloc.start()
+    try:
+        render()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def _generate_latest(database: Database) -> tuple[float, float]:
+    """For comparison, the whole registry through ``generate_latest`` (every sample held):
+    its wall time and the growth of the process's peak RSS."""
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(database.engine))
+    reset_peak_rss()
+    before = rss_mb()
+    started = time.perf_counter()
+    generate_latest(registry)
+    return time.perf_counter() - started, peak_rss_mb() - before
+
+
+def measure(database: Database, sizes: list[int], repeat: int) -> dict[int, tuple[float, ...]]:
+    base(database)
+    fast_bulk_load(database)
+    figures: dict[int, tuple[float, ...]] = {}
+    have = 0
+    for size in sizes:
+        grow(database, have, size)
+        have = size
+        wall, cpu, length = _timed(database, repeat)
+        peak = _peak_mb(lambda: _render(database))
+        plain_s, plain = _generate_latest(database)
+        figures[size] = (wall, cpu, peak, plain_s, plain)
+        say(
+            f"  {size:>7,} devices ({length / 1e6:.1f} MB of text): {wall:.2f} s "
+            f"(CPU {cpu:.2f} s), peak {peak:.1f} MB allocated while rendering; "
+            f"generate_latest over the whole registry: {plain_s:.1f} s, "
+            f"peak RSS +{plain:.0f} MB"
+        )
+    return figures
+
+
+def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
+    heading("j. GET /metrics: the exposition of every active device")
+    sizes = [10_000, 100_000]
+    results = []
+    backends: list[tuple[str, str | None]] = [("SQLite", None)]
+    if postgres_url:
+        backends.append(("PostgreSQL", postgres_url))
+    for label, url in backends:
+        say(f"-- {label}")
+        with (
+            tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp,
+            sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database,
+        ):
+            figures = measure(database, sizes, repeat=1 if quick else 3)
+        small, large = figures[sizes[0]], figures[sizes[-1]]
+        growth = large[2] / small[2]
+        results.append(
+            Result(
+                name=f"/metrics at {sizes[-1]:,} devices, seconds ({label})",
+                ratio=large[0],
+                target=f"< {LIMIT_S:g} s, peak memory at 100k <= {MEMORY_FACTOR:g}x at 10k",
+                passed=large[0] < LIMIT_S and growth <= MEMORY_FACTOR,
+                note=f"CPU {large[1]:.2f} s; peak {small[2]:.1f} MB at 10k, {large[2]:.1f} MB "
+                f"at 100k; generate_latest: {large[3]:.1f} s, RSS +{large[4]:.0f} MB",
+                figures={"wall": large[0], "cpu": large[1], "peak_mb": large[2]},
+            )
+        )
+    return results

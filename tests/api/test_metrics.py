@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from prometheus_client.registry import CollectorRegistry
 from tests.api import helpers
 from tests.api.test_auth import _user_token
 from tests.conftest import ADMIN_TOKEN, GraphQLClient, World
+from tests.deploy.test_monitoring import promtool
 from tests.fakes import pki
 from tests.fakes.tls_server import GOOD, SELF_SIGNED, WRONG_HOST, standard_certificates
 from tracking.core.ids import decode_pk
@@ -200,6 +203,12 @@ async def test_the_route_streams_what_generate_latest_renders(
     registry.register(MetricsCollector(services.engine))
     response = await scrape(api)
     assert response.content == generate_latest(registry)
+    # Prometheus's own linter finds nothing to say about it.
+    command = [promtool(), "check", "metrics"]
+    done = await asyncio.to_thread(
+        subprocess.run, command, input=response.content, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # --- the update counters --------------------------------------------------------------------
