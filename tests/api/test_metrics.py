@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tests.deploy.test_monitoring import promtool
 from tests.fakes import pki
 from tests.fakes.tls_server import GOOD, SELF_SIGNED, WRONG_HOST, standard_certificates
 from tracking.core.ids import decode_pk
-from tracking.metrics import MetricsCollector
+from tracking.metrics import Exposition, MetricsCollector
 from tracking.refresh.pipeline import update_many
 from tracking.refresh.services import Services
 
@@ -267,3 +268,27 @@ async def test_every_category_and_outcome_starts_at_zero(api: GraphQLClient, cat
     text = (await scrape(api)).text
     assert counts(text, category) == dict.fromkeys(OUTCOMES, 0)
     assert histogram_count(text, category) == 0
+
+
+async def test_health_answers_while_a_scrape_is_rendered(
+    api: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exposition is rendered in a worker thread: the event loop keeps serving."""
+    rendering, release = threading.Event(), threading.Event()
+    render = MetricsCollector.exposition
+
+    def slow(self: MetricsCollector) -> Exposition:
+        rendering.set()
+        release.wait(30)
+        return render(self)
+
+    monkeypatch.setattr(MetricsCollector, "exposition", slow)
+    pending = asyncio.create_task(scrape(api))
+    try:
+        assert await asyncio.to_thread(rendering.wait, 30)
+        health = await asyncio.wait_for(api.http.get("/healthz"), timeout=30)
+        assert health.status_code == 200
+        assert not pending.done()
+    finally:
+        release.set()
+    assert (await pending).status_code == 200

@@ -120,7 +120,7 @@ def device_batches(
     last = 0
     while True:
         statement = query.where(DEVICES.c.id > last).order_by(DEVICES.c.id).limit(batch_size)
-        rows = [DeviceRow(*row) for row in connection.execute(statement)]
+        rows = list(map(DeviceRow._make, connection.execute(statement).all()))
         if rows:
             yield rows
         if len(rows) < batch_size:
