@@ -231,7 +231,8 @@ def measure(database: Database, sizes: list[int], repeat: int) -> dict[int, tupl
         figures[size] = (wall, cpu, peak, plain_s, plain)
         say(
             f"  {size:>7,} devices ({length / 1e6:.1f} MB of text): {wall:.2f} s "
-            f"(CPU {cpu:.2f} s, load {os.getloadavg()[0]:.1f}), peak {peak:.1f} MB allocated while rendering; "
+            f"(CPU {cpu:.2f} s, load {os.getloadavg()[0]:.1f}), "
+            f"peak {peak:.1f} MB allocated while rendering; "
             f"generate_latest over the whole registry: {plain_s:.1f} s, "
             f"peak RSS +{plain:.0f} MB"
         )
