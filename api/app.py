@@ -9,13 +9,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api.context import Context
+from api.headers import RAW_FILE_HEADERS, NoSniff, cors, graphiql_page
 from api.metrics import metrics_route
 from api.schema import schema
 from models.db import create_engine
@@ -29,6 +31,9 @@ from tracking.wiring import build_services
 log = logging.getLogger("dstrack.api")
 
 MAX_BODY_BYTES = 1024 * 1024
+# JSON values (strings, numbers, keys…) in one body: graphql-core coerces variables one value at
+# a time, about 100,000 a second - 1 MiB of them would hold the event loop for seconds.
+MAX_BODY_VALUES = 10_000
 
 
 def bearer_token(request: Request) -> str | None:
@@ -56,6 +61,7 @@ class DstrackGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=False)
         self.services = services
+        self.page, self.page_headers = graphiql_page(self.graphql_ide_html)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer: Viewer = request.state.viewer
@@ -77,7 +83,8 @@ class TokenGate:
         if _wants_graphiql(request):
             # Served here, not by Strawberry: its view builds the per-request context (which
             # needs a viewer) before it even looks at whether the page is asked for.
-            await HTMLResponse(self.app.graphql_ide_html)(scope, receive, send)
+            page = HTMLResponse(self.app.page, headers=self.app.page_headers)
+            await page(scope, receive, send)
             return
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
@@ -96,7 +103,7 @@ class TokenGate:
         if body is None:
             return  # the client went away
         if problem := _body_problem(body):
-            await _bad_request(problem)(scope, receive, send)
+            await _bad_request(*problem)(scope, receive, send)
             return
         scope.setdefault("state", {})["viewer"] = viewer
         await self.app(scope, _replay(body, receive), send)
@@ -125,45 +132,58 @@ def _too_large() -> JSONResponse:
     )
 
 
-def _bad_request(message: str) -> JSONResponse:
+def _bad_request(message: str, code: str = "BAD_REQUEST") -> JSONResponse:
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
-        status_code=400,
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=400
     )
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _body_problem(body: bytes) -> str | None:
-    """Why a body must not reach Strawberry, or None.
+def _body_problem(body: bytes) -> tuple[str, str] | None:
+    """Why a body must not reach Strawberry (a message and a code), or None.
 
     Strawberry answers with a 500 a body that is not an object, that is not UTF-8 (it guesses
     UTF-16 from the first bytes) or that is nested past Python's recursion limit; and it echoes
     an unknown ``operationName`` in a plain-text answer that cannot encode a lone surrogate
     (another 500). JSON can carry lone surrogates (``"\\ud800"``), which are not text anyone
-    can store or show: they are refused at the door.
+    can store or show: they are refused at the door. So is a body of more than
+    ``MAX_BODY_VALUES`` values, which would take seconds to coerce.
     """
     if not body.strip():
         return None  # Strawberry says what is missing
     try:
         data = json.loads(body.decode("utf-8"))  # RFC 8259: JSON between systems is UTF-8
     except RecursionError:
-        return "The request body is nested too deeply."
+        return "The request body is nested too deeply.", "BAD_REQUEST"
     except ValueError:  # UnicodeDecodeError included
-        return "The request body is not JSON in UTF-8."
+        return "The request body is not JSON in UTF-8.", "BAD_REQUEST"
     if not isinstance(data, dict):
-        return "The request body must be one JSON object (batches are not accepted)."
+        return (
+            "The request body must be one JSON object (batches are not accepted).",
+            "BAD_REQUEST",
+        )
     pending: list[Any] = [data]
+    seen = 0
     while pending:
         value = pending.pop()
+        seen += 1
+        if seen > MAX_BODY_VALUES:
+            return (
+                f"The request has more than {MAX_BODY_VALUES} values (variables included).",
+                "REQUEST_TOO_COMPLEX",
+            )
         if isinstance(value, dict):
             pending.extend(value.keys())
             pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, str) and _LONE_SURROGATE.search(value):
-            return "The request body is not valid Unicode text (it has a lone surrogate)."
+            return (
+                "The request body is not valid Unicode text (it has a lone surrogate).",
+                "BAD_REQUEST",
+            )
     return None
 
 
@@ -207,6 +227,23 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+async def front_door(request: Request) -> Response:
+    """``/`` leads to the API (and GraphiQL, in a browser)."""
+    return RedirectResponse("/graphql", status_code=307)
+
+
+def _graphql_route(graphql: TokenGate, settings: Settings) -> Route:
+    """``/graphql``, callable from the browser front-ends of ``DSTRACK_CORS_ORIGINS`` (if any).
+
+    Only with the bearer token in the ``Authorization`` header: no cookies or other credentials,
+    and an origin not listed gets no CORS headers at all.
+    """
+    if not settings.cors_origins:
+        return Route("/graphql", graphql, methods=["GET", "POST"])
+    with_cors = cors(graphql, settings.cors_origins)
+    return Route("/graphql", with_cors, methods=["GET", "POST", "OPTIONS"])
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
     """Build the app; the database must already be migrated (``dstrack migrate``)."""
     if services is None:
@@ -223,6 +260,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         except sa.exc.SQLAlchemyError:
             log.exception("health check failed")
             return JSONResponse({"status": "database unavailable"}, status_code=503)
+        if problem := services.raw_store.problem():
+            return JSONResponse(
+                {"status": "storage unavailable", "reason": problem}, status_code=503
+            )
         return JSONResponse({"status": "ok"})
 
     async def raw_file(request: Request) -> Response:
@@ -245,17 +286,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return Response(
             content,
             media_type=row.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{row.file_name}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{row.file_name}"',
+                **RAW_FILE_HEADERS,
+            },
         )
 
-    graphql = TokenGate(DstrackGraphQL(services), services)
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/", front_door),
+            _graphql_route(TokenGate(DstrackGraphQL(services), services), services.settings),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
             metrics_route(services, bearer_token),
-        ]
+        ],
+        middleware=[Middleware(NoSniff)],
     )
     app.state.services = services
     return app

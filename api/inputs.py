@@ -1,4 +1,4 @@
-"""GraphQL input types (CONTRACT.md section 2)."""
+"""GraphQL input types of the inventory, devices and access."""
 
 from __future__ import annotations
 

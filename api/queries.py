@@ -32,8 +32,6 @@ from api.types import (
 )
 from models import DeviceCategory
 from models import Product as ProductRow
-from models import SecurityLevel as SecurityLevelRow
-from models import User as UserRow
 from models.db import reader
 from tracking.core.ids import decode_id, decode_pk, encode_id
 from tracking.manage import inventory, queries
@@ -93,20 +91,11 @@ def _filter_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
     return NO_MATCH if pk is None else pk
 
 
-def _user(row: UserRow, level: SecurityLevelRow) -> User:
-    assert row.id is not None
-    return User(
-        id=strawberry.ID(encode_id("User", row.id)),
-        name=row.name,
-        security_level=SecurityLevel.from_row(level),
-    )
-
-
 def user_of(info: Info) -> User:
     viewer = info.context.viewer
     found = queries.visible_user(info.context.services.engine, viewer, viewer.user_id)
     assert found is not None
-    return _user(*found)
+    return User.from_rows(*found)
 
 
 def _product(engine: Engine, viewer: Viewer, pk: int) -> ProductRow | None:
@@ -122,7 +111,7 @@ _NODES: dict[str, tuple[Callable[[Engine, Viewer, int], Any], Callable[[Any], No
     "RawFile": (queries.visible_raw_file, RawFile.from_row),
     "ActivityNote": (queries.visible_activity_note, ActivityNote.from_row),
     "SecurityLevel": (queries.visible_security_level, SecurityLevel.from_row),
-    "User": (queries.visible_user, lambda found: _user(*found)),
+    "User": (queries.visible_user, lambda found: User.from_rows(*found)),
 }
 
 

@@ -3,7 +3,7 @@
 Knows nothing of HTTP or Dagster.
 """
 
-from models.access import ApiToken, SecurityLevel, User
+from models.access import ApiToken, RetrievalBudget, SecurityLevel, User
 from models.audit import (
     ActivityNote,
     AppSetting,
@@ -29,6 +29,7 @@ __all__ = [
     "OrganizationType",
     "Product",
     "RawFile",
+    "RetrievalBudget",
     "SecurityLevel",
     "SslDetailsRecord",
     "SslSourceKind",

@@ -39,3 +39,14 @@ class ApiToken(SQLModel, table=True):
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RetrievalBudget(SQLModel, table=True):
+    """What is left of a user's retrievals (a token bucket), shared by every API worker."""
+
+    __tablename__ = "retrieval_budgets"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    tokens: float
+    refilled_at: datetime = Field(sa_type=UTCDateTime)
+    version: int = 0  # compare-and-set: concurrent takers never both spend the same tokens

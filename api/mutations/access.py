@@ -9,20 +9,8 @@ from api.inputs import CreateSecurityLevelInput, CreateUserInput
 from api.mutations.payloads import payload, pk, user_errors
 from api.types import CreateUserPayload, SecurityLevel, SecurityLevelPayload, User
 from models import OrganizationType
-from models import SecurityLevel as SecurityLevelRow
-from models import User as UserRow
 from tracking.core.errors import DstrackError
-from tracking.core.ids import encode_id
 from tracking.manage import access
-
-
-def _user(user: UserRow, level: SecurityLevelRow) -> User:
-    assert user.id is not None
-    return User(
-        id=strawberry.ID(encode_id("User", user.id)),
-        name=user.name,
-        security_level=SecurityLevel.from_row(level),
-    )
 
 
 @strawberry.type
@@ -61,4 +49,4 @@ class AccessMutation:
             )
         except DstrackError as error:
             return CreateUserPayload(user=None, token=None, errors=user_errors(error))
-        return CreateUserPayload(user=_user(user, level), token=token, errors=[])
+        return CreateUserPayload(user=User.from_rows(user, level), token=token, errors=[])

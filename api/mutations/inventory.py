@@ -19,24 +19,10 @@ from api.types import (
     OrganizationPayload,
     Product,
     ProductPayload,
-    SecurityLevel,
-    User,
 )
 from models import DeviceCategory as DeviceCategoryEnum
 from models import OrganizationType
-from models import SecurityLevel as SecurityLevelRow
-from models import User as UserRow
-from tracking.core.ids import encode_id
 from tracking.manage import inventory
-
-
-def _user(user: UserRow, level: SecurityLevelRow) -> User:
-    assert user.id is not None
-    return User(
-        id=strawberry.ID(encode_id("User", user.id)),
-        name=user.name,
-        security_level=SecurityLevel.from_row(level),
-    )
 
 
 @strawberry.type

@@ -7,6 +7,7 @@ import strawberry
 from api.types.common import Node, OrganizationType, UserError
 from models import OrganizationType as OrganizationTypeEnum
 from models import SecurityLevel as SecurityLevelRow
+from models import User as UserRow
 from tracking.core.ids import encode_id
 
 
@@ -39,6 +40,15 @@ class SecurityLevel(Node):
 class User(Node):
     name: str
     security_level: SecurityLevel
+
+    @classmethod
+    def from_rows(cls, row: UserRow, level: SecurityLevelRow) -> User:
+        assert row.id is not None
+        return cls(
+            id=strawberry.ID(encode_id("User", row.id)),
+            name=row.name,
+            security_level=SecurityLevel.from_row(level),
+        )
 
 
 @strawberry.type

@@ -1,7 +1,7 @@
 """Parse and normalize what users type: an SSL Source (PEM or host) and a domain name.
 
 Pure: no sockets, no DNS. Failures are ``ValidationError`` s carrying the codes and messages
-of CONTRACT.md section 3; nothing here decides whether a host exists (``lalala.com`` parses).
+of README's "Validation errors"; nothing here decides whether a host exists (``lalala.com`` parses).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ SslSource = PemSource | HostSource
 
 
 def parse_ssl_source(text: str) -> SslSource:
-    """A PEM certificate (CONTRACT section 6: contains ``-----BEGIN``/``-----END``) or a host."""
+    """A PEM certificate (it contains ``-----BEGIN``/``-----END``) or a host."""
     if "-----BEGIN" in text or "-----END" in text:
         certificate = load_pem_certificate(text)
         # Re-encoding drops text pasted around the block and normalizes wrapping and line

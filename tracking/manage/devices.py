@@ -17,6 +17,7 @@ from tracking.core.errors import ErrorCode, ValidationError
 from tracking.core.sources import DomainName, HostSource, SslSource
 from tracking.core.text import clean_text, optional_name
 from tracking.manage.access import Viewer
+from tracking.manage.budget import spend_retrievals
 from tracking.manage.device_rules import (
     domain_input,
     domain_retrieval_allowed,
@@ -107,6 +108,8 @@ async def create_device(services: Services, *, viewer: Viewer, new: NewDevice) -
     saved whatever its look-ups give; the failures are recorded on it.
     """
     plan = _validated(services, viewer, new)
+    reaches_network = isinstance(plan.source, HostSource) or plan.retrieve_domain
+    spend_retrievals(services, viewer, 1 if reaches_network else 0)
     cert_snap = await retrieve_certificate(services, plan.source) if plan.source else None
     domain_snap: DomainSnapshot | None = None
     child: tuple[HostSource, CertificateSnapshot] | str | None = None

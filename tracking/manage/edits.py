@@ -13,9 +13,10 @@ from models.db import reader, transaction
 from models.inventory import DESCRIPTION_MAX, NAME_MAX
 from tracking.core import clock
 from tracking.core.errors import ErrorCode, ValidationError
-from tracking.core.sources import DomainName, SslSource
+from tracking.core.sources import DomainName, HostSource, SslSource
 from tracking.core.text import clean_text, optional_name
 from tracking.manage.access import Viewer
+from tracking.manage.budget import spend_retrievals
 from tracking.manage.device_rules import (
     check_category,
     domain_input,
@@ -94,6 +95,8 @@ async def update_device(
         details_only = update_details and edit.new_source is None and edit.new_domain is None
         if details_only:
             audit_target(session, device)  # refuse before saving anything
+    retrievals = isinstance(edit.new_source, HostSource) + edit.retrieve_new_domain + details_only
+    spend_retrievals(services, viewer, retrievals)
     cert_snap = await retrieve_certificate(services, edit.new_source) if edit.new_source else None
     domain_snap = None
     if edit.new_domain is not None and edit.retrieve_new_domain:

@@ -13,6 +13,7 @@ from models.db import reader, transaction
 from tracking.core import clock
 from tracking.core.errors import DstrackError, ErrorCode, ValidationError
 from tracking.manage.access import Viewer
+from tracking.manage.budget import spend_retrievals
 from tracking.manage.device_rules import LOCKED_CATEGORIES, editable_device
 from tracking.refresh.pipeline import AuditResult, update_many
 from tracking.refresh.services import Services
@@ -39,7 +40,6 @@ async def force_update(
             f"At most {MAX_FORCED_UPDATES} devices can be updated in one request.",
             field="ids",
         )
-    services.forced_updates.take(viewer.user_id, len(device_ids), what="forced updates")
     allowed: list[int] = []
     refused: dict[int, DstrackError] = {}
     with reader(services.engine) as session:
@@ -49,6 +49,7 @@ async def force_update(
                 allowed.append(device_id)
             except DstrackError as error:
                 refused[device_id] = error
+    spend_retrievals(services, viewer, len(allowed))  # what will reach the network
     done = {
         r.device_id: r
         for r in await update_many(

@@ -45,21 +45,20 @@ class RawFiles:
         self.store = store
 
     def on_updates(self, batch: UpdateBatch) -> None:
-        rows = []
-        for event in batch.events:
-            if event.raw is None:
-                continue
-            blob = self.store.put(event.raw.content)
-            rows.append(
-                {
-                    "device_id": event.device_id,
-                    "created_at": event.at,
-                    "file_name": event.raw.file_name,
-                    "content_type": event.raw.content_type,
-                    "size_bytes": blob.size_bytes,
-                    "sha256": blob.sha256,
-                }
-            )
+        kept = [event for event in batch.events if event.raw is not None]
+        blobs = self.store.put_many([event.raw.content for event in kept if event.raw])
+        rows = [
+            {
+                "device_id": event.device_id,
+                "created_at": event.at,
+                "file_name": event.raw.file_name,
+                "content_type": event.raw.content_type,
+                "size_bytes": blob.size_bytes,
+                "sha256": blob.sha256,
+            }
+            for event, blob in zip(kept, blobs, strict=True)
+            if event.raw is not None
+        ]
         if not rows:
             return
         statement = sa.insert(RAW_FILES).returning(RAW_FILES.c.id, sort_by_parameter_order=True)

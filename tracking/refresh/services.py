@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 from typing import Protocol
 
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
-from tracking.core.ratelimit import SlidingWindowLimit
 from tracking.core.settings import Settings
 from tracking.core.verdicts import TrustRoots
 from tracking.probes.dns import DnsLookup, lookup_records
@@ -66,10 +64,6 @@ class Services:
     # Told of every batch of updates, after the pipeline's own (RAW files, Activity notes).
     subscribers: tuple[UpdateSubscriber, ...] = ()
     roots_override: Sequence[x509.Certificate] | None = field(default=None)
-    # Forced updates a user may ask for, per worker process (see tracking.core.ratelimit).
-    forced_updates: SlidingWindowLimit = field(
-        default_factory=lambda: SlidingWindowLimit(limit=500, window=timedelta(minutes=10))
-    )
 
     @cached_property
     def trust_roots(self) -> TrustRoots:

@@ -1,7 +1,7 @@
 """tracking.core.certificates over real-world certificates: every root of certifi's CA bundle.
 
 Each certificate's SSL Details are compared, field by field, with what the ``openssl x509``
-binary prints for it (CONTRACT section 4 and the "Formats" bullet of section 6). certifi is
+binary prints for it (README: SSL Details read as `openssl x509` prints them). certifi is
 pinned in requirements.lock, so the corpus is deterministic.
 
 Two ``openssl x509`` runs per certificate:

@@ -51,7 +51,7 @@ from tracking.refresh.pipeline import (
     update_audit,
     update_many,
 )
-from tracking.refresh.rawstore import RawStore, StoredBlob
+from tracking.refresh.rawstore import STORAGE_FAILED_MESSAGE, RawStore, StorageError, StoredBlob
 from tracking.refresh.services import Services
 from tracking.refresh.switch import store_tracking_enabled
 from tracking.wiring import build_services
@@ -284,7 +284,7 @@ class BrokenStore(RawStore):
     """A RAW store whose disk is full."""
 
     def put(self, content: bytes) -> StoredBlob:
-        raise OSError(28, "No space left on device")
+        raise StorageError()
 
 
 def _break_raw_store(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -380,8 +380,9 @@ async def test_a_creation_whose_save_fails_saves_nothing(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _break_raw_store(env, monkeypatch)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DstrackError) as refused:
         await env.device("shop.example")
+    assert refused.value.message == STORAGE_FAILED_MESSAGE
     with reader(env.engine) as session:
         for model in (Device, SslDetailsRecord, UpdateJob, ActivityNote, RawFile):
             assert session.exec(select(model)).all() == [], model.__name__
