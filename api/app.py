@@ -1,4 +1,5 @@
-"""The Starlette application: GraphQL (+ GraphiQL), health, RAW file downloads, metrics."""
+"""The Starlette application: GraphQL (+ GraphiQL), the dashboard, health, RAW file downloads,
+metrics."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from api import dashboard, export
 from api.context import Context
 from api.headers import RAW_FILE_HEADERS, NoSniff, cors, graphiql_page
 from api.metrics import metrics_route
@@ -227,11 +229,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def front_door(request: Request) -> Response:
-    """``/`` leads to the API (and GraphiQL, in a browser)."""
-    return RedirectResponse("/graphql", status_code=307)
-
-
 def _graphql_route(graphql: TokenGate, settings: Settings) -> Route:
     """``/graphql``, callable from the browser front-ends of ``DSTRACK_CORS_ORIGINS`` (if any).
 
@@ -294,11 +291,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app = Starlette(
         routes=[
-            Route("/", front_door),
             _graphql_route(TokenGate(DstrackGraphQL(services), services), services.settings),
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
+            Route("/export/devices.csv", export.devices_csv),
             metrics_route(services, bearer_token),
+            *dashboard.routes,
         ],
         middleware=[Middleware(NoSniff)],
     )

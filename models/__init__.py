@@ -4,6 +4,13 @@ Knows nothing of HTTP or Dagster.
 """
 
 from models.access import ApiToken, RetrievalBudget, SecurityLevel, User
+from models.alerts import (
+    Alert,
+    AlertDelivery,
+    AlertPolicy,
+    AlertPolicyChannel,
+    NotificationChannel,
+)
 from models.audit import (
     ActivityNote,
     AppSetting,
@@ -18,6 +25,10 @@ from models.metrics import UpdateCounter, UpdateDurationBucket
 
 __all__ = [
     "ActivityNote",
+    "Alert",
+    "AlertDelivery",
+    "AlertPolicy",
+    "AlertPolicyChannel",
     "ApiToken",
     "AppSetting",
     "CategoryDefaultProduct",
@@ -25,6 +36,7 @@ __all__ = [
     "Device",
     "DeviceCategory",
     "DomainDetailsRecord",
+    "NotificationChannel",
     "Organization",
     "OrganizationType",
     "Product",

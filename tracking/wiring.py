@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from tracking.alerts import Alerting, ChangeAlerts
+from tracking.core.notify_settings import NotifySettings
 from tracking.core.settings import Settings
 from tracking.metrics import UpdateMetrics
 from tracking.probes.resolver import resolver_for
@@ -13,8 +15,12 @@ from tracking.refresh.rawstore import RawStore
 from tracking.refresh.services import RealDnsProbe, RealRegistrationProbe, Services
 
 
-def build_services(settings: Settings, engine: Engine) -> Services:
+def build_services(
+    settings: Settings, engine: Engine, *, notify: NotifySettings | None = None
+) -> Services:
+    """``notify`` None: the ``DSTRACK_SMTP_URL``... environment variables."""
     resolver = resolver_for(settings)
+    alerting = Alerting.real(settings, resolver, notify)
     return Services(
         settings=settings,
         engine=engine,
@@ -23,5 +29,5 @@ def build_services(settings: Settings, engine: Engine) -> Services:
         dns=RealDnsProbe(settings),
         resolver=resolver,
         raw_store=RawStore(settings.data_dir),
-        subscribers=(UpdateMetrics(),),
+        subscribers=(ChangeAlerts(alerting), UpdateMetrics()),
     )

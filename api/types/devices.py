@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -20,7 +21,11 @@ from tracking.core.ids import encode_id
 from tracking.core.sources import TLS_AT_ONCE, unicode_name
 from tracking.manage.queries import DeviceList
 
+if TYPE_CHECKING:
+    from api.types.alerts import Alert
+
 MAX_ACTIVITY = 100
+MAX_DEVICE_ALERTS = 100
 
 
 @strawberry.type
@@ -111,6 +116,7 @@ class Device(Node):
     last_updated_at: datetime | None
     last_update_error: str | None
     expires_at: datetime | None
+    alerts_muted: bool = strawberry.field(description="A muted device raises no alert.")
     row: strawberry.Private[DeviceRow]
     pk: strawberry.Private[int]
     page: strawberry.Private[DevicePage | None] = None
@@ -128,6 +134,7 @@ class Device(Node):
             last_updated_at=row.last_updated_at,
             last_update_error=row.last_update_error,
             expires_at=row.expires_at,
+            alerts_muted=row.alerts_muted,
             row=row,
             pk=row.id,
             page=page,
@@ -221,6 +228,18 @@ class Device(Node):
             return []
         rows = await info.context.loaders.activity.load((self.pk, first))
         return [ActivityNote.from_row(r) for r in rows]
+
+    @strawberry.field(description="Newest first.")
+    async def alerts(
+        self, info: Info, first: int | None = 20
+    ) -> list[Annotated[Alert, strawberry.lazy("api.types.alerts")]]:
+        from api.types.alerts import Alert
+
+        first = max(0, min(20 if first is None else first, MAX_DEVICE_ALERTS))
+        if first == 0:
+            return []
+        rows = await info.context.loaders.device_alerts.load((self.pk, first))
+        return [Alert.from_row(r) for r in rows]
 
     @strawberry.field(description="Newest first.")
     async def raw_files(self, info: Info) -> list[RawFile]:

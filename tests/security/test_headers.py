@@ -83,9 +83,10 @@ async def test_raw_files_are_sandboxed_downloads(api: GraphQLClient) -> None:
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
-async def test_the_front_door_leads_to_the_api(api: GraphQLClient) -> None:
+async def test_the_front_door_is_the_dashboard_and_leads_to_the_api(api: GraphQLClient) -> None:
     response = await api.http.get("/", headers=BROWSER)
-    assert response.status_code == 307
-    assert response.headers["location"] == "/graphql"
-    followed = await api.http.get("/", headers=BROWSER, follow_redirects=True)
-    assert followed.status_code == 200 and "graphiql" in followed.text.lower()
+    assert response.status_code == 200
+    assert "<title>dstrack: what expires soon</title>" in response.text
+    assert 'href="/graphql"' in response.text
+    graphiql = await api.http.get("/graphql", headers=BROWSER)
+    assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()

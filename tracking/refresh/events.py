@@ -47,6 +47,7 @@ class UpdateEvent:
     at: datetime
     author: str
     retrieval_seconds: float | None = None  # time spent asking the outside world
+    previous_consecutive_failures: int = 0  # failed updates in a row before this one
 
     @property
     def changed(self) -> bool:

@@ -180,6 +180,7 @@ def plan_update(item: Retrieved, stored: Stored, *, author: str, now: datetime) 
         at=now,
         author=author,
         retrieval_seconds=item.seconds,
+        previous_consecutive_failures=device.consecutive_failures,
     )
     return Planned(event, values, plan.details, plan.outcome)
 

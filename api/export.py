@@ -1,0 +1,56 @@
+"""``GET /export/devices.csv``: the devices the bearer token may see, streamed as CSV."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from api.headers import RAW_FILE_HEADERS
+from tracking.core.errors import ErrorCode, ValidationError
+from tracking.manage import access, exports
+from tracking.refresh.services import Services
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(
+        {"error": "A valid API token is required (Authorization: Bearer <token>)."},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def devices_csv(request: Request) -> Response:
+    """Query parameters ``organizationId``, ``category``, ``expiringWithinDays``; a bad one is
+    a 400 (an organization the token may not see: 404, as one that does not exist)."""
+    services: Services = request.app.state.services
+    token = _token(request)
+    viewer = access.authenticate(services.engine, token) if token else None
+    if viewer is None:
+        return _unauthorized()
+    parameters = request.query_params.multi_items()
+    names = [name for name, _ in parameters]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        return JSONResponse({"error": f"{repeated[0]} is given more than once."}, status_code=400)
+    try:
+        filters = await run_in_threadpool(
+            exports.export_filter, services.engine, viewer, dict(parameters)
+        )
+    except ValidationError as error:
+        status = 404 if error.code == ErrorCode.NOT_FOUND else 400
+        return JSONResponse({"error": error.message}, status_code=status)
+    export = exports.DeviceExport(services.engine, viewer, filters)
+    return StreamingResponse(
+        export.chunks(),  # a plain iterator: Starlette reads each batch in a worker thread
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="devices.csv"',
+            "Cache-Control": "no-store",
+            **RAW_FILE_HEADERS,  # a download, never a page
+        },
+    )
