@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,8 @@ from tests.conftest import ADMIN_TOKEN, GraphQLClient, World
 from tests.deploy.test_monitoring import promtool
 from tests.fakes import pki
 from tests.fakes.tls_server import GOOD, SELF_SIGNED, WRONG_HOST, standard_certificates
+from tracking.alerts import sweep
+from tracking.core import clock
 from tracking.core.ids import decode_pk
 from tracking.metrics import Exposition, MetricsCollector
 from tracking.refresh.pipeline import update_many
@@ -292,3 +294,21 @@ async def test_health_answers_while_a_scrape_is_rendered(
     finally:
         release.set()
     assert (await pending).status_code == 200
+
+
+async def test_open_alerts_are_counted_by_kind_and_severity(
+    api: GraphQLClient, services: Services
+) -> None:
+    org = await helpers.organization(api, "Acme")
+    ca = pki.test_ca()
+    expired = ca.leaf("expired.example", not_before=pki.NOW - timedelta(days=60), days=30)
+    await helpers.ssl_device(api, org, expired.pem, name="expired")
+    assert "dstrack_alerts_open{" not in (await scrape(api)).text  # none raised yet
+    sweep(services.engine, now=clock.now())  # the expiry sweep raises EXPIRED
+    text = (await scrape(api)).text
+    with services.engine.connect() as connection:
+        severity = connection.execute(sa.text("SELECT severity FROM alerts")).scalar_one()
+    assert f'dstrack_alerts_open{{kind="EXPIRED",severity="{severity}"}} 1.0' in text
+    with services.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alerts SET state = 'ACKNOWLEDGED'"))
+    assert "dstrack_alerts_open{" not in (await scrape(api)).text

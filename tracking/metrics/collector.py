@@ -71,12 +71,16 @@ class _Families:
 
 
 class MetricsCollector:
-    """The metrics of the devices and of the update pipeline, read from the database at each
-    scrape. ``alerts``: the alerts table (columns kind, severity, state), for
-    ``dstrack_alerts_open``; None leaves that gauge out."""
+    """The metrics of the devices, of the update pipeline and of the alerts, read from the
+    database at each scrape. ``alerts``: the table ``dstrack_alerts_open`` counts (columns
+    kind, severity, state); None leaves that gauge out."""
 
     def __init__(
-        self, engine: Engine, *, alerts: sa.Table | None = None, batch_size: int | None = None
+        self,
+        engine: Engine,
+        *,
+        alerts: sa.Table | None = readers.ALERTS,
+        batch_size: int | None = None,
     ) -> None:
         self.engine = engine
         self.alerts = alerts

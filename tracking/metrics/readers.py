@@ -14,6 +14,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from models import (
+    Alert,
     Device,
     DeviceCategory,
     DomainDetailsRecord,
@@ -29,6 +30,7 @@ SSL_DETAILS: sa.Table = SslDetailsRecord.__table__  # type: ignore[attr-defined]
 DOMAIN_DETAILS: sa.Table = DomainDetailsRecord.__table__  # type: ignore[attr-defined]
 COUNTERS: sa.Table = UpdateCounter.__table__  # type: ignore[attr-defined]
 DURATION_BUCKETS: sa.Table = UpdateDurationBucket.__table__  # type: ignore[attr-defined]
+ALERTS: sa.Table = Alert.__table__  # type: ignore[attr-defined]
 
 BATCH_SIZE = 5000
 # The categories whose devices are updated (the others have no audit to refresh).
@@ -162,8 +164,8 @@ def duration_buckets(connection: Connection) -> list[DurationBucket]:
 
 
 def open_alert_counts(connection: Connection, alerts: sa.Table) -> list[tuple[str, str, int]]:
-    """(kind, severity, count) of the alerts in state OPEN, from a table with columns ``kind``,
-    ``severity`` and ``state`` (the alerts feature's)."""
+    """(kind, severity, count) of the alerts in state OPEN (acknowledged ones are being dealt
+    with), from a table with columns ``kind``, ``severity`` and ``state``: ``ALERTS``."""
     query = (
         sa.select(alerts.c.kind, alerts.c.severity, sa.func.count())
         .where(alerts.c.state == "OPEN")
