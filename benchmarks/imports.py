@@ -37,7 +37,7 @@ from benchmarks.refresh import Phase, bare_handshakes, bench_services, measure
 from benchmarks.servers import LocalServers, device_host, local_servers
 from models import SecurityLevel
 from models.db import reader
-from tracking.manage import access, imports, inventory
+from tracking.manage import access, devices, imports, inventory
 from tracking.manage.access import Viewer
 from tracking.refresh.services import Services
 
@@ -75,7 +75,7 @@ async def _rounds(
     """(median bare rate, median import rate, client CPU ratio bare / import per row)."""
     port = servers.tls_port
     warm = range(1, WARMUP + 1)
-    await bare_handshakes(port, [device_host(i) for i in warm], imports.CONCURRENCY)
+    await bare_handshakes(port, [device_host(i) for i in warm], devices.CONCURRENCY)
     await import_all(services, viewer, host_rows(port, warm), WARMUP)
     bare: list[Phase] = []
     imported: list[Phase] = []
@@ -89,7 +89,7 @@ async def _rounds(
                 "bare asyncio TLS handshakes",
                 servers,
                 size,
-                lambda hosts=hosts: bare_handshakes(port, hosts, imports.CONCURRENCY),
+                lambda hosts=hosts: bare_handshakes(port, hosts, devices.CONCURRENCY),
             )
         )
         imported.append(
@@ -125,7 +125,7 @@ async def _rounds(
 def run(*, quick: bool, postgres_url: str | None, profile: bool = False) -> list[Result]:
     heading("g. CSV import throughput: import_csv vs bare TLS handshakes")
     size = 200 if quick else 1000
-    say(f"{size} host rows a round, {imports.CONCURRENCY} in flight, local TLS + DNS servers")
+    say(f"{size} host rows a round, {devices.CONCURRENCY} in flight, local TLS + DNS servers")
     results = []
     backends = [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
     with local_servers() as servers, tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp:

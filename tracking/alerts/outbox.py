@@ -106,36 +106,40 @@ def claim_one(
     return None
 
 
+# What a delivery needs of its alert, device, organization and channel: one row.
+_CLAIMED_COLUMNS = (
+    DELIVERIES.c.id,
+    DELIVERIES.c.idempotency_key,
+    DELIVERIES.c.attempts,
+    DELIVERIES.c.created_at,
+    DELIVERIES.c.channel_id,
+    ALERTS.c.id.label("alert_id"),
+    ALERTS.c.kind,
+    ALERTS.c.severity,
+    ALERTS.c.message,
+    ALERTS.c.threshold_days,
+    ALERTS.c.created_at.label("alert_created_at"),
+    DEVICES.c.id.label("device_id"),
+    DEVICES.c.name.label("device_name"),
+    DEVICES.c.category,
+    DEVICES.c.organization_id,
+    DEVICES.c.ssl_host,
+    DEVICES.c.ssl_port,
+    DEVICES.c.domain,
+    DEVICES.c.expires_at,
+    ORGANIZATIONS.c.name.label("organization_name"),
+    CHANNELS.c.kind.label("channel_kind"),
+    CHANNELS.c.name.label("channel_name"),
+    CHANNELS.c.target,
+    CHANNELS.c.secret,
+    CHANNELS.c.enabled,
+    CHANNELS.c.deleted_at,
+)
+
+
 def load_claimed(engine: Engine, delivery_id: int) -> Claimed | None:
     query = (
-        sa.select(
-            DELIVERIES.c.id,
-            DELIVERIES.c.idempotency_key,
-            DELIVERIES.c.attempts,
-            DELIVERIES.c.created_at,
-            DELIVERIES.c.channel_id,
-            ALERTS.c.id.label("alert_id"),
-            ALERTS.c.kind,
-            ALERTS.c.severity,
-            ALERTS.c.message,
-            ALERTS.c.threshold_days,
-            ALERTS.c.created_at.label("alert_created_at"),
-            DEVICES.c.id.label("device_id"),
-            DEVICES.c.name.label("device_name"),
-            DEVICES.c.category,
-            DEVICES.c.organization_id,
-            DEVICES.c.ssl_host,
-            DEVICES.c.ssl_port,
-            DEVICES.c.domain,
-            DEVICES.c.expires_at,
-            ORGANIZATIONS.c.name.label("organization_name"),
-            CHANNELS.c.kind.label("channel_kind"),
-            CHANNELS.c.name.label("channel_name"),
-            CHANNELS.c.target,
-            CHANNELS.c.secret,
-            CHANNELS.c.enabled,
-            CHANNELS.c.deleted_at,
-        )
+        sa.select(*_CLAIMED_COLUMNS)
         .join(ALERTS, ALERTS.c.id == DELIVERIES.c.alert_id)
         .join(DEVICES, DEVICES.c.id == ALERTS.c.device_id)
         .join(ORGANIZATIONS, ORGANIZATIONS.c.id == DEVICES.c.organization_id)
@@ -144,8 +148,10 @@ def load_claimed(engine: Engine, delivery_id: int) -> Claimed | None:
     )
     with engine.connect() as connection:
         row = connection.execute(query).first()
-    if row is None:
-        return None
+    return None if row is None else _claimed(row)
+
+
+def _claimed(row: Any) -> Claimed:
     unusable = (
         "the channel was deleted"
         if row.deleted_at is not None

@@ -4,29 +4,28 @@ concurrently, each on its own, skipping what exists already.
 A row is checked first without any network access (organization, contract, category, source
 syntax, duplicates); a dry run stops there. The rows that pass are then handed to
 ``tracking.manage.devices.create_device`` - the very use case of the ``createDevice`` mutation:
-same validation, messages, retrieval, Activity note and RAW file, one transaction per row.
+same validation, messages, retrieval, Activity note and RAW file, written in batches in which
+a failing row never takes another with it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from models import Device
 from tracking.core.csvfiles import CsvFileError, CsvProblem, CsvRow, ImportFile, read_import_file
 from tracking.core.errors import DstrackError
 from tracking.manage.access import Viewer
-from tracking.manage.devices import create_device
+from tracking.manage.devices import create_devices
 from tracking.manage.import_rows import Checked, RowChecker, SourceKey
-from tracking.probes.ares import shared_channels
 from tracking.refresh.services import Services
 
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 5_000  # per request; the command line imports a larger file in chunks of this
 MAX_CHARS = 16 * 1024 * 1024  # per request: 5,000 rows with a PEM certificate each fit
-CONCURRENCY = 16  # creations (retrievals) in flight
 TOO_LARGE = "TOO_LARGE"
 SAVE_FAILED = "SAVE_FAILED"
 
@@ -132,32 +131,24 @@ class _Importer:
                 self.report.created += 1
                 self.on_row()
             return
-        queue = iter(to_create)
+        await create_devices(
+            self.services,
+            viewer=self.viewer,
+            news=[row.new for row in to_create],
+            on_done=lambda index, outcome: self._done(to_create[index], outcome),
+        )
 
-        async def worker() -> None:
-            # CONCURRENCY workers take the next row from one iterator: as many creations in
-            # flight, without a task per row.
-            for row in queue:
-                await self._create(row)
-
-        with shared_channels():  # one c-ares channel for the look-ups of the whole chunk
-            await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, len(to_create)))))
-
-    async def _create(self, row: Checked) -> None:
-        try:
-            await create_device(self.services, viewer=self.viewer, new=row.new)
-        except DstrackError as error:
-            self.fail(CsvProblem(row.row, error.code.value, error.message))
-            return
-        except Exception:
-            # A bug or a database outage must not stop the other rows; the row saved nothing
-            # (create_device writes in one transaction).
-            log.exception("importing row %s failed unexpectedly", row.row)
+    def _done(self, row: Checked, outcome: Device | BaseException) -> None:
+        if isinstance(outcome, DstrackError):
+            self.fail(CsvProblem(row.row, outcome.code.value, outcome.message))
+        elif isinstance(outcome, BaseException):
+            # A bug or a database outage must not stop the other rows; the row saved nothing.
+            log.error("importing row %s failed unexpectedly", row.row, exc_info=outcome)
             self.fail(
                 CsvProblem(
                     row.row, SAVE_FAILED, "The device could not be saved; the error was logged."
                 )
             )
-            return
-        self.report.created += 1
-        self.on_row()
+        else:
+            self.report.created += 1
+            self.on_row()

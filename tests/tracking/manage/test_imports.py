@@ -25,6 +25,7 @@ from tracking.manage import access, devices, imports, inventory, updates
 from tracking.manage.access import Viewer
 from tracking.manage.devices import NewDevice
 from tracking.probes.tls import TlsHandshake
+from tracking.refresh.rawstore import StorageError, StoredBlob
 from tracking.refresh.services import Services
 
 NOT_FOUND_HOST = "SSL Certificate not found. Please check spelling and try again."
@@ -454,7 +455,7 @@ async def test_retrievals_run_concurrently_and_bounded(
     rows = [["Acme", "SSL_CERTIFICATE", world.host(f"h{i}.test")] for i in range(40)]
     report = await run(services, admin, csv_text(*rows))
     assert (report.created, report.failed) == (40, 0), report.errors[:3]
-    assert peak == imports.CONCURRENCY
+    assert peak == devices.CONCURRENCY
 
 
 async def test_a_large_file_is_imported_in_chunks_with_file_wide_row_numbers(
@@ -549,3 +550,26 @@ async def test_the_example_file_of_the_readme_passes_a_dry_run(
     example = Path(__file__).parents[3] / "examples" / "devices.csv"
     report = await run(services, admin, example.read_text(encoding="utf-8"), dry_run=True)
     assert (report.created, report.skipped, report.failed, report.errors) == (6, 0, 0, [])
+
+
+async def test_a_row_whose_save_fails_takes_no_other_row_with_it(
+    services: Services, admin: Viewer, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are written in batches; a batch that fails is written row by row."""
+    organization(services, admin)
+    world.dns.load({f"s{i}.test.": {"A": "127.0.0.1"} for i in range(6)}, origin="test.")
+    real_put = services.raw_store.put
+
+    def put(content: bytes) -> StoredBlob:
+        if b"host: s3.test" in content:
+            raise StorageError()
+        return real_put(content)
+
+    monkeypatch.setattr(services.raw_store, "put", put)
+    rows = [["Acme", "SSL_CERTIFICATE", world.host(f"s{i}.test")] for i in range(6)]
+    report = await run(services, admin, csv_text(*rows))
+    assert (report.created, report.failed) == (5, 1)
+    [problem] = report.errors
+    assert (problem.row, problem.code) == (4, "SAVE_FAILED")
+    names = sorted(device.name for device in all_devices(services))
+    assert names == sorted(world.host(f"s{i}.test") for i in range(6) if i != 3)
