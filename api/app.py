@@ -1,4 +1,5 @@
-"""The Starlette application: GraphQL (+ GraphiQL), the dashboard, health and RAW file downloads."""
+"""The Starlette application: GraphQL (+ GraphiQL), the dashboard, health, RAW file downloads,
+metrics."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from strawberry.asgi import GraphQL
 from api import dashboard, export
 from api.context import Context
 from api.headers import RAW_FILE_HEADERS, NoSniff, cors, graphiql_page
+from api.metrics import metrics_route
 from api.schema import schema
 from models.db import create_engine
 from tracking.core.ids import decode_pk
@@ -293,6 +295,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Route("/healthz", healthz),
             Route("/raw/{raw_id}", raw_file),
             Route("/export/devices.csv", export.devices_csv),
+            metrics_route(services, bearer_token),
             *dashboard.routes,
         ],
         middleware=[Middleware(NoSniff)],

@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
 a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
-g CSV import, h CSV export, i expiry sweep.
+g CSV import, h CSV export, i expiry sweep, j GET /metrics.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -25,6 +25,7 @@ NAMES = {
     "g": "CSV import",
     "h": "CSV export",
     "i": "expiry sweep",
+    "j": "metrics exposition",
 }
 
 
@@ -57,6 +58,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import sweep
 
         return sweep.run
+    if key == "j":
+        from benchmarks import metrics
+
+        return metrics.run
     from benchmarks import memory
 
     return memory.run
@@ -90,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     postgres_url = None
-    if not args.no_postgres and set(args.only) & {"a", "b", "c", "g", "h", "i"}:
+    if not args.no_postgres and set(args.only) & {"a", "b", "c", "g", "h", "i", "j"}:
         postgres_url = args.postgres_url or start_postgres()
     started = time.perf_counter()
     results: list[Result] = []

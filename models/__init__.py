@@ -21,6 +21,7 @@ from models.audit import (
 )
 from models.enums import DeviceCategory, OrganizationType, SslSourceKind
 from models.inventory import CategoryDefaultProduct, Contract, Device, Organization, Product
+from models.metrics import UpdateCounter, UpdateDurationBucket
 
 __all__ = [
     "ActivityNote",
@@ -44,6 +45,8 @@ __all__ = [
     "SecurityLevel",
     "SslDetailsRecord",
     "SslSourceKind",
+    "UpdateCounter",
+    "UpdateDurationBucket",
     "UpdateJob",
     "User",
 ]

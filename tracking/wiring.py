@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from tracking.alerts import Alerting, ChangeAlerts
 from tracking.core.notify_settings import NotifySettings
 from tracking.core.settings import Settings
+from tracking.metrics import UpdateMetrics
 from tracking.probes.resolver import resolver_for
 from tracking.probes.tls import RealTlsProbe
 from tracking.refresh.rawstore import RawStore
@@ -28,5 +29,5 @@ def build_services(
         dns=RealDnsProbe(settings),
         resolver=resolver,
         raw_store=RawStore(settings.data_dir),
-        subscribers=(ChangeAlerts(alerting),),
+        subscribers=(ChangeAlerts(alerting), UpdateMetrics()),
     )

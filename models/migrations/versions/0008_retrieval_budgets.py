@@ -4,7 +4,7 @@ Every API worker counts a user's retrievals (forced updates, creations and edits
 the network) against the same row, so the limit holds with several workers.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07 04:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import models.types
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
