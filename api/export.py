@@ -6,33 +6,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from api.auth import unauthorized, viewer_of
 from api.headers import RAW_FILE_HEADERS
 from tracking.core.errors import ErrorCode, ValidationError
-from tracking.manage import access, exports
+from tracking.manage import exports
 from tracking.refresh.services import Services
-
-
-def _unauthorized() -> JSONResponse:
-    return JSONResponse(
-        {"error": "A valid API token is required (Authorization: Bearer <token>)."},
-        status_code=401,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
-def _token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 async def devices_csv(request: Request) -> Response:
     """Query parameters ``organizationId``, ``category``, ``expiringWithinDays``; a bad one is
     a 400 (an organization the token may not see: 404, as one that does not exist)."""
     services: Services = request.app.state.services
-    token = _token(request)
-    viewer = access.authenticate(services.engine, token) if token else None
+    viewer = await viewer_of(request, services)
     if viewer is None:
-        return _unauthorized()
+        return unauthorized()
     parameters = request.query_params.multi_items()
     names = [name for name, _ in parameters]
     if repeated := sorted({name for name in names if names.count(name) > 1}):

@@ -8,33 +8,26 @@ with bounded memory (``tracking.metrics.MetricsCollector.exposition``: the bytes
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tracking.manage import access
+from api.auth import TOKEN_REQUIRED, viewer_of
 from tracking.metrics import MetricsCollector
 from tracking.refresh.services import Services
 
 
-def metrics_route(services: Services, token_of: Callable[[Request], str | None]) -> Route:
-    """``GET /metrics`` over the app's database; ``token_of`` reads the bearer token."""
+def metrics_route(services: Services) -> Route:
+    """``GET /metrics`` over the app's database."""
     collector = MetricsCollector(services.engine)
 
     async def metrics(request: Request) -> Response:
-        token = token_of(request)
-        viewer = (
-            await run_in_threadpool(access.authenticate, services.engine, token) if token else None
-        )
+        viewer = await viewer_of(request, services)
         if viewer is None:
             return PlainTextResponse(
-                "A valid API token is required (Authorization: Bearer <token>).\n",
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+                TOKEN_REQUIRED + "\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
         if not viewer.is_admin:
             return PlainTextResponse("Metrics are for administrators only.\n", status_code=403)

@@ -51,6 +51,7 @@ class Creation:
     certificate: CertificateSnapshot | None = None
     domain: DomainSnapshot | None = None
     child: tuple[HostSource, CertificateSnapshot] | str | None = None  # or why none was found
+    seconds: float | None = None  # time spent retrieving
 
 
 def save_creations(
@@ -69,9 +70,18 @@ def save_creations(
     for creation, device in zip(creations, devices, strict=True):
         assert device.id is not None
         if creation.certificate is not None:
-            found.append(Retrieved(device.id, "SSL certificate", certificate=creation.certificate))
+            found.append(
+                Retrieved(
+                    device.id,
+                    "SSL certificate",
+                    certificate=creation.certificate,
+                    seconds=creation.seconds,
+                )
+            )
         if creation.domain is not None:
-            found.append(Retrieved(device.id, "Domain", domain=creation.domain))
+            found.append(
+                Retrieved(device.id, "Domain", domain=creation.domain, seconds=creation.seconds)
+            )
         if isinstance(creation.child, tuple):
             source, certificate = creation.child
             child = children[device.id] = _insert_child(

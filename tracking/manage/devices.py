@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlmodel import Session
 
@@ -190,7 +191,14 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
 
 
 async def _retrieve(services: Services, valid: ValidNewDevice) -> Creation:
-    """What the outside world says: raises for an SSL source that cannot be retrieved."""
+    """What the outside world says, timed: raises for an SSL source that cannot be
+    retrieved."""
+    started = time.perf_counter()
+    creation = await _ask(services, valid)
+    return replace(creation, seconds=time.perf_counter() - started)
+
+
+async def _ask(services: Services, valid: ValidNewDevice) -> Creation:
     if valid.source is not None:
         return Creation(valid, certificate=await retrieve_certificate(services, valid.source))
     if valid.domain is None or not valid.retrieve_domain:

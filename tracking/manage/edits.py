@@ -3,7 +3,8 @@ typed by a person, and activation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -69,6 +70,7 @@ class _Edit:
     new_source: SslSource | None
     new_domain: DomainName | None
     retrieve_new_domain: bool
+    retrieval_seconds: float | None = None
 
     @property
     def manual_registration(self) -> bool:
@@ -97,10 +99,12 @@ async def update_device(
             audit_target(session, device)  # refuse before saving anything
     retrievals = isinstance(edit.new_source, HostSource) + edit.retrieve_new_domain + details_only
     spend_retrievals(services, viewer, retrievals)
+    started = time.perf_counter()
     cert_snap = await retrieve_certificate(services, edit.new_source) if edit.new_source else None
     domain_snap = None
     if edit.new_domain is not None and edit.retrieve_new_domain:
         domain_snap = await retrieve_domain(services, edit.new_domain.ascii)
+    edit = replace(edit, retrieval_seconds=time.perf_counter() - started)
 
     with transaction(services.engine) as session:
         device = editable_device(session, viewer, device_id)
@@ -159,13 +163,22 @@ def _save(
     if edit.new_source is not None and cert_snap is not None:
         set_source(device, edit.new_source)
         add_note(session, device.id, "SSL Source changed.", author=author, now=now)
-        found.append(Retrieved(device.id, "SSL certificate", certificate=cert_snap))
+        found.append(
+            Retrieved(
+                device.id,
+                "SSL certificate",
+                certificate=cert_snap,
+                seconds=edit.retrieval_seconds,
+            )
+        )
     if edit.new_domain is not None:
         device.domain = stored_domain(edit.new_domain)
         _forget_domain_details(session, device)
         add_note(session, device.id, f"Domain changed to {device.domain}.", author=author, now=now)
         if domain_snap is not None:
-            found.append(Retrieved(device.id, "Domain", domain=domain_snap))
+            found.append(
+                Retrieved(device.id, "Domain", domain=domain_snap, seconds=edit.retrieval_seconds)
+            )
         else:
             text = why_no_domain_details(edit.new_domain)
             add_note(session, device.id, text, author=author, now=now)
