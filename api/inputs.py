@@ -53,6 +53,10 @@ class CreateDeviceInput:
         default=True,
         description="DOMAIN: also create a child SSL device when the domain serves a certificate.",
     )
+    check_all_addresses: bool | None = strawberry.field(
+        default=False,
+        description="SSL_CERTIFICATE with a host: check every A and AAAA address (at most 16).",
+    )
 
 
 @strawberry.input
@@ -69,6 +73,10 @@ class UpdateDeviceInput:
     )
     registrar: str | None = strawberry.field(
         default=None, description="Manual registrar of a domain (source MANUAL)."
+    )
+    check_all_addresses: bool | None = strawberry.field(
+        default=None,
+        description="Check every A and AAAA address of the host (from the next update).",
     )
 
 

@@ -315,13 +315,15 @@ async def _breakdown(
         "  breakdown: probe, IP literal (no resolution)",
         servers,
         size,
-        lambda: gated(CONCURRENCY, sources, lambda s: probe.fetch_chain("127.0.0.1", s.port)),  # type: ignore[attr-defined]
+        lambda: gated(
+            CONCURRENCY, sources, lambda s: probe.fetch_chain(HostSource("127.0.0.1", s.port))
+        ),  # type: ignore[attr-defined]
     )
     await measure(
         "  breakdown: probe (resolve + handshake + chain)",
         servers,
         size,
-        lambda: gated(CONCURRENCY, sources, lambda s: probe.fetch_chain(s.host, s.port)),  # type: ignore[attr-defined]
+        lambda: gated(CONCURRENCY, sources, lambda s: probe.fetch_chain(s)),  # type: ignore[arg-type]
     )
     await measure(
         "  breakdown: probe + decode + verdicts (no database)",

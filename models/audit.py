@@ -28,6 +28,9 @@ class SslDetailsRecord(SQLModel, table=True):
     signature_algorithm: str
     subject_alternative_names: list[str] = Field(default_factory=list, sa_type=JSONList)
     fingerprint_sha256: str
+    # Beyond the reference: the subject public key (tracking.core.ssl_details.SslDetails).
+    key_type: str = Field(max_length=32)
+    key_size: int
     # Beyond the reference: the chain as served, and the verdicts on it.
     chain_pem: str = Field(sa_type=sa.Text)
     chain_length: int = 1
@@ -35,8 +38,12 @@ class SslDetailsRecord(SQLModel, table=True):
     trust_error: str | None = None
     hostname_matches: bool | None = None  # None for PEM sources: there is no host to match
     address: str | None = None
-    protocol: str | None = None
+    protocol: str | None = None  # the negotiated TLS version ("TLSv1.3"), hosts only
     retrieved_at: datetime = Field(sa_type=UTCDateTime)
+    # The handshake's cipher, and every address checked (tracking.core.endpoints): the one
+    # used, or each A/AAAA address with "check all addresses"; [] for a PEM source.
+    cipher: str | None = None
+    endpoints: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONList)
 
 
 class DomainDetailsRecord(SQLModel, table=True):

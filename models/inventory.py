@@ -77,6 +77,10 @@ class Device(SQLModel, table=True):
     ssl_port: int | None = None
     ssl_protocol: str | None = Field(default=None, max_length=16)  # "tls", "https", "smtp"...
     ssl_pem: str | None = Field(default=None, sa_type=sa.Text)
+    # Probe every A and AAAA address of a host source, not only the first that answers.
+    check_all_addresses: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
 
     # DOMAIN: the registrable domain, A-labels.
     domain: str | None = Field(default=None, max_length=253, index=True)

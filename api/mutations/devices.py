@@ -48,6 +48,7 @@ class DeviceMutation:
             ssl_source=input.ssl_source,
             domain=input.domain,
             create_ssl_certificate=input.create_ssl_certificate is not False,
+            check_all_addresses=input.check_all_addresses is True,
         )
         return await payload(
             DevicePayload,
@@ -79,6 +80,7 @@ class DeviceMutation:
             domain=input.domain,
             expires_at=input.expires_at,
             registrar=input.registrar,
+            check_all_addresses=input.check_all_addresses,
         )
         try:
             row, result = await edits.update_device(

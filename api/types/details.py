@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import strawberry
 
 from models import DomainDetailsRecord, SslDetailsRecord, UpdateJob
+from tracking.core.endpoints import Endpoint
 from tracking.core.schedule import iso_duration
 from tracking.core.ssl_details import FIELD_NAMES
 
@@ -27,6 +28,20 @@ class SslDetails:
     subject_alternative_names: str
     subject_alternative_name_list: list[str]
     fingerprint_sha256: str
+    # --- key and TLS facts ---
+    key_type: str = strawberry.field(
+        description='The subject public key\'s algorithm: "RSA", "EC", "Ed25519", "Ed448", "DSA".'
+    )
+    key_size: int = strawberry.field(
+        description="The public key's size in bits (RSA 2048, EC 256, Ed25519 256, Ed448 456)."
+    )
+    tls_version: str | None = strawberry.field(
+        description='The negotiated TLS version ("TLSv1.3"); null for a PEM source.'
+    )
+    cipher: str | None = strawberry.field(
+        description='The negotiated cipher ("TLS_AES_256_GCM_SHA384"); null for a PEM source.'
+    )
+    # ---
     chain_pem: str = strawberry.field(description="The chain as the server sent it, leaf first.")
     chain_length: int
     chain_trusted: bool = strawberry.field(
@@ -49,12 +64,39 @@ class SslDetails:
             **shared,
             subject_alternative_names=" | ".join(sans),
             subject_alternative_name_list=list(sans),
+            tls_version=row.protocol,
+            cipher=row.cipher,
             chain_pem=row.chain_pem,
             chain_length=row.chain_length,
             chain_trusted=row.trusted,
             chain_trust_error=row.trust_error,
             hostname_matches=row.hostname_matches,
             retrieved_at=row.retrieved_at,
+        )
+
+
+@strawberry.type(description="One address of a host and what it served.")
+class TlsEndpoint:
+    address: str
+    port: int
+    fingerprint_sha256: str | None = strawberry.field(
+        description="SHA-256 fingerprint of the leaf served there; null when it failed."
+    )
+    valid_until: datetime | None
+    tls_version: str | None
+    cipher: str | None
+    error: str | None = strawberry.field(description="Why no certificate was retrieved there.")
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> TlsEndpoint:
+        return cls(
+            address=endpoint.address,
+            port=endpoint.port,
+            fingerprint_sha256=endpoint.fingerprint_sha256,
+            valid_until=endpoint.valid_until,
+            tls_version=endpoint.tls_version,
+            cipher=endpoint.cipher,
+            error=endpoint.error,
         )
 
 

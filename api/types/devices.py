@@ -10,13 +10,14 @@ import strawberry
 
 from api.context import Info
 from api.types.common import DeviceCategory, Node, PageInfo, SslSourceKind, UserError
-from api.types.details import DomainDetails, SslDetails, UpdateSchedule
+from api.types.details import DomainDetails, SslDetails, TlsEndpoint, UpdateSchedule
 from api.types.inventory import Contract, Organization, Product
 from models import ActivityNote as ActivityNoteRow
 from models import Device as DeviceRow
 from models import DeviceCategory as DeviceCategoryEnum
 from models import RawFile as RawFileRow
 from models import SslSourceKind as SslSourceKindEnum
+from tracking.core.endpoints import Endpoint, disagree, endpoints_from_stored
 from tracking.core.ids import encode_id
 from tracking.core.sources import TLS_AT_ONCE, unicode_name
 from tracking.manage.queries import DeviceList
@@ -35,7 +36,9 @@ class SslSource:
     port: int | None
     pem: str | None
     protocol: str = strawberry.field(
-        description='How the certificate is reached: "tls" (at once), "https", or "pem".'
+        description='How the certificate is reached: "tls" (TLS at once), "https", a STARTTLS '
+        'or implicit-TLS protocol ("smtp", "submission", "smtps", "imap", "imaps", "pop3", '
+        '"pop3s", "ftp", "ldap", "ldaps", "xmpp", "postgres"), or "pem".'
     )
 
 
@@ -101,6 +104,7 @@ class DevicePage:
             if listing.ssl_details is None
             else {pk: SslDetails.from_row(row) for pk, row in listing.ssl_details.items()}
         )
+        self.ssl_rows = listing.ssl_details or {}
 
 
 _SSL_CERTIFICATE = DeviceCategoryEnum.SSL_CERTIFICATE
@@ -117,6 +121,9 @@ class Device(Node):
     last_update_error: str | None
     expires_at: datetime | None
     alerts_muted: bool = strawberry.field(description="A muted device raises no alert.")
+    check_all_addresses: bool = strawberry.field(
+        description="Every A and AAAA address of the host (at most 16) is checked."
+    )
     row: strawberry.Private[DeviceRow]
     pk: strawberry.Private[int]
     page: strawberry.Private[DevicePage | None] = None
@@ -135,6 +142,7 @@ class Device(Node):
             last_update_error=row.last_update_error,
             expires_at=row.expires_at,
             alerts_muted=row.alerts_muted,
+            check_all_addresses=row.check_all_addresses,
             row=row,
             pk=row.id,
             page=page,
@@ -204,6 +212,28 @@ class Device(Node):
     async def _load_ssl_details(self, info: Info) -> SslDetails | None:
         row = await info.context.loaders.ssl_details.load(self.pk)
         return SslDetails.from_row(row) if row else None
+
+    # --- every address ---
+
+    @strawberry.field(
+        description="The addresses checked with what each served: the one used, or every "
+        "address with checkAllAddresses; empty for a PEM source or before the first audit."
+    )
+    async def endpoints(self, info: Info) -> list[TlsEndpoint]:
+        return [TlsEndpoint.of(e) for e in await self._endpoints(info)]
+
+    @strawberry.field(description="True when two endpoints serve different leaf certificates.")
+    async def endpoints_disagree(self, info: Info) -> bool:
+        return disagree(await self._endpoints(info))
+
+    async def _endpoints(self, info: Info) -> tuple[Endpoint, ...]:
+        if self.row.category != _SSL_CERTIFICATE:
+            return ()
+        if self.page is not None and self.page.ssl_details is not None:
+            row = self.page.ssl_rows.get(self.pk)
+        else:
+            row = await info.context.loaders.ssl_details.load(self.pk)
+        return endpoints_from_stored(row.endpoints) if row is not None else ()
 
     @strawberry.field(description="The domain as people read it (U-labels).")
     def domain_unicode(self) -> str | None:

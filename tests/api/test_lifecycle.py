@@ -25,6 +25,7 @@ from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served
 from tests.support.clock import Clock
 from tracking.core.clock import use_clock
 from tracking.core.ids import encode_id
+from tracking.core.sources import HostSource
 from tracking.manage import updates
 from tracking.probes.tls import TlsHandshake, TlsProbe
 from tracking.refresh.services import Services
@@ -561,13 +562,13 @@ class InFlight:
         self.most = 0
         self.calls = 0
 
-    async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
+    async def fetch_chain(self, source: HostSource, *, address: str | None = None) -> TlsHandshake:
         self.now += 1
         self.calls += 1
         self.most = max(self.most, self.now)
         try:
             await asyncio.sleep(0.05)
-            return await self.inner.fetch_chain(host, port)
+            return await self.inner.fetch_chain(source, address=address)
         finally:
             self.now -= 1
 

@@ -50,23 +50,53 @@ class PemSource:
 # with its default port. A STARTTLS protocol is one more entry here and one opener in
 # ``tracking.probes.openers``.
 TLS_AT_ONCE = "tls"
-SCHEMES: dict[str, int] = {"https": 443, "http": 443}
-PROTOCOL_OF_SCHEME = {"http": "https"}  # an http:// address means its https:// site
+SCHEMES: dict[str, int] = {
+    "https": 443,
+    "http": 443,
+    "smtp": 25,  # STARTTLS
+    "submission": 587,  # STARTTLS
+    "smtps": 465,
+    "imap": 143,  # STARTTLS
+    "imaps": 993,
+    "pop3": 110,  # STLS
+    "pop3s": 995,
+    "ftp": 21,  # AUTH TLS
+    "ldap": 389,  # the StartTLS extended operation
+    "ldaps": 636,
+    "xmpp": 5222,  # <starttls/>
+    "postgres": 5432,  # SSLRequest
+    "postgresql": 5432,
+}
+# Another name of the same protocol: an http:// address means its https:// site.
+PROTOCOL_OF_SCHEME = {"http": "https", "postgresql": "postgres"}
+# Shown without their scheme (``host[:port]``): TLS at once, as people type a web site.
+_SHOWN_BARE = frozenset({TLS_AT_ONCE, "https"})
 
 
 @dataclass(frozen=True)
 class HostSource:
     host: str  # lower-case A-labels without trailing dot, or an IP address (IPv6 unbracketed)
     port: int = DEFAULT_PORT
-    protocol: str = TLS_AT_ONCE  # TLS_AT_ONCE or a scheme of SCHEMES
+    protocol: str = TLS_AT_ONCE  # TLS_AT_ONCE or a scheme of SCHEMES (PROTOCOL_OF_SCHEME applied)
+    # The device's "check all addresses": every A and AAAA address is probed, not only the
+    # first that answers. Not part of what people type: the device's setting.
+    all_addresses: bool = False
 
     @property
     def display(self) -> str:
-        """The host as people read it: U-labels, ``:port`` unless 443, IPv6 in brackets then."""
-        if ":" in self.host:
-            return self.host if self.port == DEFAULT_PORT else f"[{self.host}]:{self.port}"
-        shown = _to_unicode(self.host)
-        return shown if self.port == DEFAULT_PORT else f"{shown}:{self.port}"
+        """The host as people read it: U-labels, IPv6 in brackets when a port or scheme goes
+        with it; ``host[:port]`` (port unless 443) for TLS at once and https, else
+        ``scheme://host[:port]`` (port unless the scheme's default)."""
+        v6 = ":" in self.host
+        shown = self.host if v6 else _to_unicode(self.host)
+        if self.protocol in _SHOWN_BARE:
+            if self.port == DEFAULT_PORT:
+                return shown
+            return f"[{shown}]:{self.port}" if v6 else f"{shown}:{self.port}"
+        authority = f"[{shown}]" if v6 else shown
+        if self.port != SCHEMES.get(self.protocol):
+            authority = f"{authority}:{self.port}"
+        return f"{self.protocol}://{authority}"
 
 
 SslSource = PemSource | HostSource

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID, PublicKeyAlgorithmOID, SignatureAlgorithmOID
 
 from tracking.core.certificates import subject_alternative_names
 from tracking.core.changes import Change
@@ -29,7 +31,7 @@ def _shown_as(label: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SslDetails:
-    """In the reference's order, each with the label people read."""
+    """In the reference's order, each with the label people read; ours after them."""
 
     common_name: str | None = field(metadata=_shown_as("Common Name"))
     valid_from: datetime = field(metadata=_shown_as("Valid From"))
@@ -44,6 +46,9 @@ class SslDetails:
         metadata=_shown_as("Subject Alternative Names")
     )
     fingerprint_sha256: str = field(metadata=_shown_as("SHA-256 Fingerprint"))
+    # --- beyond the reference: the subject public key ---
+    key_type: str = field(metadata=_shown_as("Key Type"))  # "RSA", "EC", "Ed25519", ...
+    key_size: int = field(metadata=_shown_as("Key Size"))  # bits (RSA 2048, EC 256, ...)
 
     @property
     def subject_alternative_names_joined(self) -> str:
@@ -124,6 +129,7 @@ def ssl_details(cert: x509.Certificate) -> SslDetails:
         raise ProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE) from exc
     subject, issuer = _first_values(cert.subject), _first_values(issuer_name)
     location = [subject.get(oid) for oid in _LOCATION_OIDS]
+    key_type, key_size = _key_facts(cert)
     return SslDetails(
         common_name=subject.get(NameOID.COMMON_NAME),
         valid_from=cert.not_valid_before_utc,
@@ -145,6 +151,8 @@ def ssl_details(cert: x509.Certificate) -> SslDetails:
             for name in sans
         ),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        key_type=key_type,
+        key_size=key_size,
     )
 
 
@@ -168,3 +176,38 @@ def _address_text(address: object) -> str:
 
 
 _LOCATION_OIDS = (NameOID.LOCALITY_NAME, NameOID.STATE_OR_PROVINCE_NAME, NameOID.COUNTRY_NAME)
+
+
+# --- the subject public key ------------------------------------------------------------------
+
+# Algorithms cryptography does not load a key for: their name, size unknown (0).
+_KEY_ALGORITHM_NAMES = {
+    PublicKeyAlgorithmOID.X25519: "X25519",
+    PublicKeyAlgorithmOID.X448: "X448",
+    PublicKeyAlgorithmOID.RSASSA_PSS: "RSA",
+    PublicKeyAlgorithmOID.ML_DSA_44: "ML-DSA-44",
+    PublicKeyAlgorithmOID.ML_DSA_65: "ML-DSA-65",
+    PublicKeyAlgorithmOID.ML_DSA_87: "ML-DSA-87",
+}
+
+
+def _key_facts(cert: x509.Certificate) -> tuple[str, int]:
+    """The type and size in bits of the certificate's public key, as ``openssl x509`` prints
+    them ("Public Key Algorithm", "Public-Key: (N bit)"): Ed25519 keys are 256 bits, Ed448
+    keys 456. A key cryptography cannot load is named by its algorithm, size 0."""
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        key = None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    oid = cert.public_key_algorithm_oid
+    return _KEY_ALGORITHM_NAMES.get(oid, oid.dotted_string), 0

@@ -34,6 +34,7 @@ class ValidNewDevice:
     description: str | None
     active: bool
     create_ssl_certificate: bool
+    check_all_addresses: bool = False
     source: SslSource | None = None
     domain: DomainName | None = None
     retrieve_domain: bool = False
@@ -140,6 +141,7 @@ def _insert_device(session: Session, creation: Creation, *, author: str, now: da
         product_id=valid.product_id,
         created_at=now,
         modified_at=now,
+        check_all_addresses=valid.check_all_addresses,
     )
     if valid.source is not None:
         set_source(device, valid.source)

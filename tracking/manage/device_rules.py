@@ -3,6 +3,8 @@ retrieval is allowed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session
 
 from models import Device, DeviceCategory, Organization
@@ -20,10 +22,24 @@ def required(text: str | None, field: str, what: str) -> str:
     return text
 
 
-def source_input(text: str | None) -> SslSource:
-    return parse_ssl_source(
+def source_input(text: str | None, *, all_addresses: bool = False) -> SslSource:
+    """The SSL Source typed; a host source checks every address with ``all_addresses``."""
+    source = parse_ssl_source(
         required(text, "sslSource", "An SSL Source for an SSL Certificate device")
     )
+    if isinstance(source, HostSource) and all_addresses:
+        return replace(source, all_addresses=True)
+    return source
+
+
+def check_addresses_input(category: DeviceCategory, check_all_addresses: bool | None) -> None:
+    """checkAllAddresses is a setting of SSL Certificate devices only."""
+    if check_all_addresses and category != DeviceCategory.SSL_CERTIFICATE:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "Only SSL Certificate devices check the addresses of a host.",
+            field="checkAllAddresses",
+        )
 
 
 def domain_input(text: str | None) -> DomainName:

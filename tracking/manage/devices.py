@@ -27,6 +27,7 @@ from tracking.manage.access import Viewer
 from tracking.manage.budget import spend_retrievals
 from tracking.manage.creation_writes import Creation, ValidNewDevice, save_creations
 from tracking.manage.device_rules import (
+    check_addresses_input,
     domain_input,
     domain_retrieval_allowed,
     ensure_retrieval_allowed,
@@ -59,6 +60,7 @@ class NewDevice:
     ssl_source: str | None = None
     domain: str | None = None
     create_ssl_certificate: bool = True
+    check_all_addresses: bool = False  # SSL_CERTIFICATE with a host: every address
 
 
 async def create_device(services: Services, *, viewer: Viewer, new: NewDevice) -> Device:
@@ -154,6 +156,7 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
             "Only SSL Certificate devices have an SSL Source.",
             field="sslSource",
         )
+    check_addresses_input(new.category, new.check_all_addresses)
     if new.domain is not None and new.category != DeviceCategory.DOMAIN:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, "Only Domain devices have a domain.", field="domain"
@@ -171,7 +174,7 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
     assert product.id is not None
     source = domain = None
     if new.category == DeviceCategory.SSL_CERTIFICATE:
-        source = source_input(new.ssl_source)
+        source = source_input(new.ssl_source, all_addresses=new.check_all_addresses)
         ensure_retrieval_allowed(session, source)
     elif new.category == DeviceCategory.DOMAIN:
         domain = domain_input(new.domain)
@@ -184,6 +187,7 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
         description=description,
         active=new.active,
         create_ssl_certificate=new.create_ssl_certificate,
+        check_all_addresses=new.check_all_addresses,
         source=source,
         domain=domain,
         retrieve_domain=domain is not None and domain_retrieval_allowed(session, domain),

@@ -19,6 +19,7 @@ from tracking.core.text import clean_text, optional_name
 from tracking.manage.access import Viewer
 from tracking.manage.budget import spend_retrievals
 from tracking.manage.device_rules import (
+    check_addresses_input,
     check_category,
     domain_input,
     domain_retrieval_allowed,
@@ -57,6 +58,7 @@ class DeviceChanges:
     domain: str | None = None
     expires_at: datetime | None = None
     registrar: str | None = None
+    check_all_addresses: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ async def update_device(
 
 def _validated(session: Session, viewer: Viewer, device: Device, changes: DeviceChanges) -> _Edit:
     check_category(device, changes.category)
+    check_addresses_input(device.category, changes.check_all_addresses)
     name = optional_name(changes.name, field="name", max_length=NAME_MAX)
     if changes.name is not None and name is None:
         raise ValidationError(ErrorCode.REQUIRED, "name is required.", field="name")
@@ -159,6 +162,7 @@ def _save(
     now = clock.now()
     _set_fields(device, edit, now)
     session.add(device)
+    _set_check_all_addresses(session, device, edit.changes.check_all_addresses, author, now)
     found: list[Retrieved] = []
     if edit.new_source is not None and cert_snap is not None:
         set_source(device, edit.new_source)
@@ -204,6 +208,22 @@ def _set_fields(device: Device, edit: _Edit, now: datetime) -> None:
     device.modified_at = now
 
 
+def _set_check_all_addresses(
+    session: Session, device: Device, wanted: bool | None, author: str, now: datetime
+) -> None:
+    """The setting, and a note when it changes (updates from now on check accordingly)."""
+    assert device.id is not None
+    if wanted is None or wanted == device.check_all_addresses:
+        return
+    device.check_all_addresses = wanted
+    text = (
+        "Check all addresses turned on: every address of the host is checked."
+        if wanted
+        else "Check all addresses turned off: the first address that answers is checked."
+    )
+    add_note(session, device.id, text, author=author, now=now)
+
+
 def _forget_domain_details(session: Session, device: Device) -> None:
     """What was learned about the previous domain says nothing about the new one."""
     previous = session.get(DomainDetailsRecord, device.id)
@@ -224,7 +244,10 @@ def _changed_source(session: Session, device: Device, changes: DeviceChanges) ->
             "Only SSL Certificate devices have an SSL Source.",
             field="sslSource",
         )
-    source = source_input(changes.ssl_source)
+    all_addresses = changes.check_all_addresses
+    if all_addresses is None:
+        all_addresses = device.check_all_addresses
+    source = source_input(changes.ssl_source, all_addresses=all_addresses)
     ensure_retrieval_allowed(session, source)
     return source
 

@@ -2,8 +2,10 @@
 
 Nothing is verified here. Expired, self-signed, untrusted and wrong-name certificates are
 retrieved as they are; the trust and host-name verdicts are computed from the chain elsewhere.
-Two steps: a TCP connection through :func:`tracking.probes.guard.connect_guarded` (resolution,
-the private-address guard, one address after another), then the TLS handshake on that socket.
+Three steps: a TCP connection through :func:`tracking.probes.guard.connect_guarded`
+(resolution, the private-address guard, one address after another), the protocol's plain-text
+start up to STARTTLS by its opener (:mod:`tracking.probes.openers`; nothing for TLS at once),
+then the TLS handshake on that socket.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Protocol
 from tracking.core import clock
 from tracking.core.errors import ErrorCode, ProbeError
 from tracking.core.settings import Settings
+from tracking.core.sources import HostSource
 from tracking.probes.guard import (
     ConnectFailed,
     GuardPolicy,
@@ -29,6 +32,7 @@ from tracking.probes.guard import (
     describe,
     join_address,
 )
+from tracking.probes.openers import ExchangeFailed, Opener, Wire, opener_for
 from tracking.probes.resolver import ResolutionError, Resolver, ip_literal
 
 # OpenSSL 3 refuses servers without RFC 5746 secure renegotiation unless told otherwise;
@@ -51,7 +55,10 @@ class TlsHandshake:
 
 
 class TlsProbe(Protocol):
-    async def fetch_chain(self, host: str, port: int) -> TlsHandshake: ...
+    async def fetch_chain(self, source: HostSource, *, address: str | None = None) -> TlsHandshake:
+        """The chain ``source`` serves, reached by its protocol; at ``address`` (an IP of the
+        host, judged by the guard like any other) rather than the first that answers."""
+        ...
 
 
 class TlsProbeError(ProbeError):
@@ -71,12 +78,14 @@ class RealTlsProbe:
         self._policy = GuardPolicy.of(settings)
         self._context = permissive_client_context()
 
-    async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
+    async def fetch_chain(self, source: HostSource, *, address: str | None = None) -> TlsHandshake:
+        host, port = source.host, source.port
         literal = ip_literal(host)  # also accepts "[v6]"
         server_name = None if literal else host.rstrip(".")
         try:
+            opener = opener_for(source.protocol)
             connected = await connect_guarded(
-                literal or host,
+                address or literal or host,
                 port,
                 resolver=self._resolver,
                 policy=self._policy,
@@ -87,8 +96,10 @@ class RealTlsProbe:
         except ResolutionError as exc:  # no address, or a look-up that took too long
             detail = f"cannot resolve {host} ({exc.kind})"
             raise TlsProbeError(ErrorCode.CERTIFICATE_NOT_FOUND, detail) from exc
+        except ExchangeFailed as exc:  # a protocol no opener knows (never saved)
+            raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, str(exc)) from exc
         return await self._handshake(
-            connected.connection, host, port, connected.address, server_name
+            connected.connection, source, connected.address, server_name, opener
         )
 
     async def _connect(self, address: str, port: int) -> socket.socket:
@@ -104,12 +115,21 @@ class RealTlsProbe:
         return sock
 
     async def _handshake(
-        self, sock: socket.socket, host: str, port: int, address: str, server_name: str | None
+        self,
+        sock: socket.socket,
+        source: HostSource,
+        address: str,
+        server_name: str | None,
+        opener: Opener,
     ) -> TlsHandshake:
-        """Run the TLS handshake on a connected socket, take the chain, and hang up."""
+        """Speak up to STARTTLS, run the TLS handshake, take the chain, and hang up; the
+        exchange and the handshake share the probe's timeout."""
         loop = asyncio.get_running_loop()
+        where = join_address(address, source.port)
         try:
             async with asyncio.timeout(self._timeout):
+                if opener.speaks:
+                    await opener.prepare(Wire(sock), server_name or address)
                 transport, protocol = await loop.create_connection(
                     _HangUp,
                     sock=sock,
@@ -118,9 +138,14 @@ class RealTlsProbe:
                     server_hostname=server_name or address.split("%", 1)[0],
                     ssl_handshake_timeout=self._timeout,
                 )
+        except ExchangeFailed as exc:  # no STARTTLS, or a server that says too much or nonsense
+            sock.close()
+            detail = f"{where}: {source.protocol} before TLS: {exc}"
+            raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, detail) from exc
         except (OSError, ValueError) as exc:  # TLS alert, garbage, reset, EOF, timeout; bad SNI
             sock.close()  # already closed by asyncio in most cases; closing twice is harmless
-            detail = f"{join_address(address, port)}: TLS handshake failed: {describe(exc)}"
+            step = "TLS handshake" if not opener.speaks else f"{source.protocol} STARTTLS"
+            detail = f"{where}: {step} failed: {describe(exc)}"
             raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, detail) from exc
 
         try:
@@ -135,11 +160,10 @@ class RealTlsProbe:
                 async with asyncio.timeout(self._timeout):
                     await protocol.closed
         if not chain:
-            detail = f"{join_address(address, port)}: no certificate presented"
-            raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, detail)
+            raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, f"{where}: no certificate")
         return TlsHandshake(
-            host=host,
-            port=port,
+            host=source.host,
+            port=source.port,
             address=address,
             server_name=server_name,
             chain_der=chain,

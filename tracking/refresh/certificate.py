@@ -7,11 +7,13 @@ from datetime import datetime
 from functools import cached_property
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from models import Device, SslSourceKind
 from tracking.core import clock
 from tracking.core.certificates import chain_to_pem, load_der_chain
 from tracking.core.changes import Change, describe_changes, yes_no
+from tracking.core.endpoints import Endpoint, disagreement, stored_endpoints
 from tracking.core.errors import ErrorCode, ProbeError
 from tracking.core.schedule import Outcome
 from tracking.core.sources import TLS_AT_ONCE, HostSource, PemSource, SslSource, parse_ssl_source
@@ -23,6 +25,8 @@ from tracking.core.ssl_details import (
     stored_values,
 )
 from tracking.core.verdicts import ChainVerdict, hostname_matches, verify_chain
+from tracking.probes.addresses import AddressOutcome, fetch_every_address, telling_error
+from tracking.probes.tls import TlsHandshake
 from tracking.refresh.events import RawContent
 from tracking.refresh.services import Services
 from tracking.refresh.state import SSL_DETAILS, Row
@@ -40,6 +44,8 @@ class CertificateSnapshot:
     protocol: str | None
     cipher: str | None
     retrieved_at: datetime
+    # --- every address: the addresses checked (one, or all with "check all addresses") ---
+    endpoints: tuple[Endpoint, ...] = ()
 
     @cached_property
     def chain_pem(self) -> str:
@@ -57,6 +63,9 @@ class CertificateSnapshot:
             "address": self.address,
             "protocol": self.protocol,
             "retrieved_at": self.retrieved_at,
+            # --- TLS facts and every address ---
+            "cipher": self.cipher,
+            "endpoints": stored_endpoints(self.endpoints),
         }
 
     def raw(self) -> RawContent:
@@ -69,6 +78,13 @@ class CertificateSnapshot:
                 f"address: {self.address}",
                 f"protocol: {self.protocol}",
                 f"cipher: {self.cipher}",
+            ]
+            if self.source.protocol != TLS_AT_ONCE:
+                facts.insert(2, f"via: {self.source.protocol}")
+            facts += [
+                f"endpoint {e.address}: {e.fingerprint_sha256 or e.error}"
+                for e in self.endpoints
+                if len(self.endpoints) > 1
             ]
             name = f"ssl-{self.source.host}-{self.source.port}-{stamp}.pem"
         else:
@@ -102,14 +118,18 @@ async def retrieve_certificate(services: Services, source: SslSource) -> Certifi
             cipher=None,
             retrieved_at=now,
         )
-    handshake = await services.tls.fetch_chain(source.host, source.port)
+    if source.all_addresses:
+        handshake, endpoints = await _every_address(services, source)
+    else:
+        handshake, endpoints = await services.tls.fetch_chain(source), None
     try:
         chain = load_der_chain(handshake.chain_der)
     except ValueError as exc:
         raise ProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE) from exc
+    details = ssl_details(chain[0])
     return CertificateSnapshot(
         source=source,
-        details=ssl_details(chain[0]),
+        details=details,
         chain=chain,
         verdict=verify_chain(chain, services.trust_roots, handshake.retrieved_at),
         hostname_matches=hostname_matches(chain[0], source.host),
@@ -117,6 +137,55 @@ async def retrieve_certificate(services: Services, source: SslSource) -> Certifi
         protocol=handshake.protocol,
         cipher=handshake.cipher,
         retrieved_at=handshake.retrieved_at,
+        endpoints=endpoints or (_endpoint(handshake, details),),
+    )
+
+
+# --- every address ----------------------------------------------------------------------------
+
+
+def _endpoint(handshake: TlsHandshake, details: SslDetails) -> Endpoint:
+    """The one address used."""
+    return Endpoint(
+        address=handshake.address,
+        port=handshake.port,
+        fingerprint_sha256=details.fingerprint_sha256,
+        valid_until=details.valid_until,
+        tls_version=handshake.protocol,
+        cipher=handshake.cipher,
+    )
+
+
+async def _every_address(
+    services: Services, source: HostSource
+) -> tuple[TlsHandshake, tuple[Endpoint, ...]]:
+    """Each address's certificate; the handshake of the first (in the resolver's order) that
+    gave one. Raises the most telling error when none did."""
+    outcomes = await fetch_every_address(
+        services.tls, services.resolver, source, timeout_s=services.settings.probe_timeout_s
+    )
+    endpoints = tuple(_outcome_endpoint(outcome, source.port) for outcome in outcomes)
+    for outcome, endpoint in zip(outcomes, endpoints, strict=True):
+        if outcome.handshake is not None and endpoint.error is None:
+            return outcome.handshake, endpoints
+    raise telling_error(outcomes)
+
+
+def _outcome_endpoint(outcome: AddressOutcome, port: int) -> Endpoint:
+    handshake = outcome.handshake
+    if handshake is None:
+        return Endpoint(outcome.address, port, error=outcome.reason)
+    try:
+        leaf = x509.load_der_x509_certificate(handshake.chain_der[0])
+    except ValueError:
+        return Endpoint(outcome.address, port, error="the certificate could not be decoded")
+    return Endpoint(
+        address=outcome.address,
+        port=port,
+        fingerprint_sha256=leaf.fingerprint(hashes.SHA256()).hex(":").upper(),
+        valid_until=leaf.not_valid_after_utc,
+        tls_version=handshake.protocol,
+        cipher=handshake.cipher,
     )
 
 
@@ -129,6 +198,7 @@ def source_of(device: Device) -> SslSource | None:
             host=device.ssl_host,
             port=device.ssl_port or 443,
             protocol=device.ssl_protocol or TLS_AT_ONCE,
+            all_addresses=device.check_all_addresses,
         )
     return None
 
@@ -175,7 +245,22 @@ def certificate_changes(old: Row, snap: CertificateSnapshot) -> list[Change]:
                 f"{len(snap.chain)} certificate(s)",
             )
         )
+    changes += tls_changes(old, snap)
     return changes
+
+
+def tls_changes(old: Row, snap: CertificateSnapshot) -> list[Change]:
+    """The negotiated TLS version and cipher (hosts). A value not known before (an audit
+    stored before ciphers were, a PEM) is no change."""
+    facts = (
+        ("tls_version", "TLS Version", old.protocol, snap.protocol),
+        ("cipher", "Cipher", old.cipher, snap.cipher),
+    )
+    return [
+        Change(name, label, before, after)
+        for name, label, before, after in facts
+        if before is not None and after is not None and before != after
+    ]
 
 
 def plan_certificate(old: Row | None, snap: CertificateSnapshot) -> Plan:
@@ -198,11 +283,14 @@ def certificate_note(snap: CertificateSnapshot, *, first: bool, changes: tuple[C
     where = f" from {snap.source.display}" if isinstance(snap.source, HostSource) else " (PEM)"
     if first:
         verb = "retrieved" if is_host else "decoded"
-        return (
+        note = (
             f"SSL certificate details {verb}{where}: "
             f"Common Name {snap.details.common_name or '(none)'}, "
             f"valid until {snap.details.valid_until.isoformat()}."
         )
-    if changes:
-        return f"SSL certificate details updated{where}: {describe_changes(changes)}."
-    return f"SSL certificate details checked{where}: no changes."
+    elif changes:
+        note = f"SSL certificate details updated{where}: {describe_changes(changes)}."
+    else:
+        note = f"SSL certificate details checked{where}: no changes."
+    differing = disagreement(snap.endpoints)
+    return note if differing is None else f"{note} {differing}"

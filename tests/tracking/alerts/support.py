@@ -33,6 +33,7 @@ from tracking.core.notices import Notice, TrialNotice
 from tracking.core.notify_settings import NotifySettings
 from tracking.core.registration import RegistrationDetails
 from tracking.core.settings import Settings
+from tracking.core.sources import HostSource
 from tracking.manage.access import Viewer, ensure_admin_user, viewer_for
 from tracking.manage.devices import NewDevice, create_device
 from tracking.manage.inventory import create_organization, ensure_system_data
@@ -62,7 +63,8 @@ class StagedTls:
 
         self.chains[host] = tuple(c.cert.public_bytes(Encoding.DER) for c in (leaf, *chain))
 
-    async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
+    async def fetch_chain(self, source: HostSource, *, address: str | None = None) -> TlsHandshake:
+        host, port = source.host, source.port
         if host in self.failing or host not in self.chains:
             raise ProbeError(ErrorCode.CERTIFICATE_NOT_FOUND)
         return TlsHandshake(

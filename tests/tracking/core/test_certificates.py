@@ -408,6 +408,8 @@ def test_details_changes_first_retrieval_lists_present_fields() -> None:
         "Serial Number",
         "Signature Algorithm",
         "SHA-256 Fingerprint",
+        "Key Type",
+        "Key Size",
     ]
     assert all(old is None for _, old, _ in changes)
     assert ("Organization", None, "Org Only") in changes

@@ -130,6 +130,8 @@ class Oracle:
     sans: list[str]  # e.g. ["DNS:example.com", "email:x@example.com", "IP Address:192.0.2.1"]
     subject: list[tuple[str, str]]  # (short type name, raw value), certificate order
     issuer: list[tuple[str, str]]
+    key_algorithm: str = ""  # "Public Key Algorithm: ..." (rsaEncryption, id-ecPublicKey...)
+    key_bits: int | None = None  # "Public-Key: (N bit)"; absent for Ed25519 and Ed448
 
 
 def _name_values(output: str) -> dict[str, list[tuple[str, str]]]:
@@ -164,7 +166,32 @@ def oracle(pem: str) -> Oracle:
             key, _, value = line.partition("=")
             fields[key] = value
     values = _name_values(openssl_x509(pem.encode("ascii"), *_VALUES_ARGS))
-    return Oracle(fields, signature, sans, values["subject"], values["issuer"])
+    key = openssl_x509(pem.encode("ascii"), "-noout", "-text", "-certopt", _KEY_CERTOPT)
+    algorithm = re.search(r"Public Key Algorithm: (\S+)", key)
+    bits = re.search(r"Public-Key: \((\d+) bit\)", key)
+    return Oracle(
+        fields,
+        signature,
+        sans,
+        values["subject"],
+        values["issuer"],
+        algorithm[1] if algorithm else "",
+        int(bits[1]) if bits else None,
+    )
+
+
+# Only the subject public key out of ``-text``.
+_KEY_CERTOPT = _CERTOPT.replace("no_pubkey", "no_signame")
+# OpenSSL's key algorithm -> keyType, and the size of keys it prints no size for.
+_KEY_TYPES = {
+    "rsaEncryption": "RSA",
+    "rsassaPss": "RSA",
+    "id-ecPublicKey": "EC",
+    "ED25519": "Ed25519",
+    "ED448": "Ed448",
+    "dsaEncryption": "DSA",
+}
+_EDWARDS_BITS = {"ED25519": 256, "ED448": 456}
 
 
 def _first(name: list[tuple[str, str]], kind: str) -> str | None:
@@ -205,6 +232,8 @@ def expected_details(item: Oracle) -> dict[str, object]:
         "signature_algorithm": _microsoft_name(item.signature_algorithm),
         "subject_alternative_names": tuple(san for san in sans if san is not None),
         "fingerprint_sha256": item.fields["sha256 Fingerprint"],
+        "key_type": _KEY_TYPES[item.key_algorithm],
+        "key_size": item.key_bits or _EDWARDS_BITS[item.key_algorithm],
     }
 
 

@@ -83,6 +83,58 @@ def test_hosts_are_normalized(text: str, host: str, port: int) -> None:
     assert parse_ssl_source(text) == HostSource(host=host, port=port, protocol=protocol)
 
 
+# Beyond HTTPS: each scheme, its protocol and default port.
+PROTOCOL_SOURCES = [
+    ("smtp://mail.example.com", "smtp", 25),
+    ("submission://mail.example.com", "submission", 587),
+    ("smtps://mail.example.com", "smtps", 465),
+    ("imap://mail.example.com", "imap", 143),
+    ("imaps://mail.example.com", "imaps", 993),
+    ("pop3://mail.example.com", "pop3", 110),
+    ("pop3s://mail.example.com", "pop3s", 995),
+    ("ftp://mail.example.com", "ftp", 21),
+    ("ldap://mail.example.com", "ldap", 389),
+    ("ldaps://mail.example.com", "ldaps", 636),
+    ("xmpp://mail.example.com", "xmpp", 5222),
+    ("postgres://mail.example.com", "postgres", 5432),
+    ("postgresql://mail.example.com", "postgres", 5432),
+    ("SMTP://Mail.Example.COM:2525/", "smtp", 2525),
+    ("PostgreSQL://mail.example.com:6543/dbname?sslmode=require", "postgres", 6543),
+]
+
+
+@pytest.mark.parametrize(("text", "protocol", "port"), PROTOCOL_SOURCES)
+def test_protocol_schemes_and_default_ports(text: str, protocol: str, port: int) -> None:
+    assert parse_ssl_source(text) == HostSource("mail.example.com", port, protocol)
+
+
+def test_a_protocol_source_with_credentials_is_refused() -> None:
+    """Userinfo is never sent anywhere: a pasted connection string with a password is refused."""
+    with pytest.raises(ValidationError) as caught:
+        parse_ssl_source("postgresql://app:s3cret@db.example.com:5432/app")
+    assert caught.value.code is URI
+
+
+@pytest.mark.parametrize(
+    ("source", "display"),
+    [
+        (HostSource("mail.example.com", 25, "smtp"), "smtp://mail.example.com"),
+        (HostSource("mail.example.com", 2525, "smtp"), "smtp://mail.example.com:2525"),
+        (HostSource("mail.example.com", 587, "submission"), "submission://mail.example.com"),
+        (HostSource("mail.example.com", 25, "submission"), "submission://mail.example.com:25"),
+        (HostSource("mail.example.com", 443, "imaps"), "imaps://mail.example.com:443"),
+        (HostSource("db.example.com", 5432, "postgres"), "postgres://db.example.com"),
+        (HostSource("xn--bcher-kva.example", 5222, "xmpp"), "xmpp://bücher.example"),
+        (HostSource("2001:db8::1", 389, "ldap"), "ldap://[2001:db8::1]"),
+        (HostSource("2001:db8::1", 3389, "ldap"), "ldap://[2001:db8::1]:3389"),
+        (HostSource("datto.com", 443, "https"), "datto.com"),
+        (HostSource("datto.com", 8443, "https"), "datto.com:8443"),
+    ],
+)
+def test_display_of_protocol_sources(source: HostSource, display: str) -> None:
+    assert source.display == display
+
+
 @pytest.mark.parametrize(
     ("source", "display"),
     [
@@ -103,10 +155,12 @@ HOST_ERRORS = [
     # the reference's examples
     ("\\datto.com", URI),
     ("htps:\\\\datto.com", HTTP),
-    # schemes that are not http(s)
-    ("ftp://datto.com", HTTP),
+    # schemes that are neither http(s) nor a protocol dstrack speaks
     ("htps://datto.com", HTTP),
-    ("FTP://datto.com:21", HTTP),
+    ("sftp://datto.com", HTTP),
+    ("ssh://datto.com:22", HTTP),
+    ("nntp://datto.com", HTTP),
+    ("smtp+tls://datto.com", HTTP),
     ("mailto:admin@datto.com", HTTP),
     ("file:///etc/passwd", HTTP),
     ("javascript:alert(1)", HTTP),
@@ -114,7 +168,7 @@ HOST_ERRORS = [
     ("datto.com:abc", HTTP),
     ("datto.com:8443:1", HTTP),
     ("datto.com:\u0664\u0664\u0663", HTTP),  # Arabic-Indic digits are not a port
-    ("ldap://[::1]", HTTP),
+    ("ldapi://[::1]", HTTP),
     # blank
     ("", URI),
     ("   ", URI),

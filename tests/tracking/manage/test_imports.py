@@ -20,7 +20,7 @@ from tests.fakes import pki
 from tests.fakes.tls_server import standard_certificates
 from tracking.core.csvfiles import read_import_file
 from tracking.core.errors import ValidationError
-from tracking.core.sources import parse_domain, parse_ssl_source
+from tracking.core.sources import HostSource, parse_domain, parse_ssl_source
 from tracking.manage import access, devices, imports, inventory, updates
 from tracking.manage.access import Viewer
 from tracking.manage.devices import NewDevice
@@ -440,13 +440,15 @@ async def test_retrievals_run_concurrently_and_bounded(
     peak = 0
 
     class Counting:
-        async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
+        async def fetch_chain(
+            self, source: HostSource, *, address: str | None = None
+        ) -> TlsHandshake:
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
             try:
                 await asyncio.sleep(0.05)
-                return await inner.fetch_chain(host, port)
+                return await inner.fetch_chain(source, address=address)
             finally:
                 in_flight -= 1
 

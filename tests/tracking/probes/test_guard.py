@@ -15,6 +15,7 @@ from tests.fakes.whois_server import FakeWhoisServer
 from tracking.core.errors import ErrorCode
 from tracking.core.registration import LookupFailureKind, RegistryLookupError
 from tracking.core.settings import Settings
+from tracking.core.sources import HostSource
 from tracking.probes import guard, rdap, whois
 from tracking.probes.guard import (
     Connected,
@@ -254,7 +255,7 @@ async def test_the_tls_probe_connects_through_the_guard(
     judged: list[str], tls_server: FakeTlsServer
 ) -> None:
     handshake = await RealTlsProbe(GUARDED_SETTINGS, GroupResolver({})).fetch_chain(
-        "127.0.0.1", tls_server.port
+        HostSource("127.0.0.1", tls_server.port)
     )
     assert handshake.address == "127.0.0.1"
     assert judged == ["127.0.0.1"]

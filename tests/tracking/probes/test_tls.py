@@ -22,6 +22,7 @@ from tests.fakes.tls_server import tls_server as tls_server
 from tracking.core import clock
 from tracking.core.errors import MESSAGES, ErrorCode, ProbeError
 from tracking.core.settings import Settings
+from tracking.core.sources import HostSource
 from tracking.probes.tls import RealTlsProbe, TlsProbe, TlsProbeError, unverified_chain
 
 TIMEOUT = 1.0
@@ -116,7 +117,7 @@ def test_real_probe_is_a_tls_probe() -> None:
     "name", [fake.GOOD, fake.EXPIRED, fake.SELF_SIGNED, fake.WRONG_HOST, "unknown.test"]
 )
 async def test_sni_picks_the_certificate(tls_server: FakeTlsServer, name: str) -> None:
-    handshake = await probe().fetch_chain(name, tls_server.port)
+    handshake = await probe().fetch_chain(HostSource(name, tls_server.port))
 
     expected = fake.standard_certificates().get(name, fake.default_certificate())
     assert handshake.chain_der == expected.chain_der
@@ -131,7 +132,7 @@ async def test_sni_picks_the_certificate(tls_server: FakeTlsServer, name: str) -
 
 
 async def test_chain_is_leaf_then_intermediate(tls_server: FakeTlsServer) -> None:
-    handshake = await probe().fetch_chain(fake.GOOD, tls_server.port)
+    handshake = await probe().fetch_chain(HostSource(fake.GOOD, tls_server.port))
 
     leaf, intermediate = (certificate(der) for der in handshake.chain_der)
     ca = fake.standard_certificates()[fake.GOOD]
@@ -143,20 +144,20 @@ async def test_chain_is_leaf_then_intermediate(tls_server: FakeTlsServer) -> Non
 
 
 async def test_expired_certificate_is_retrieved(tls_server: FakeTlsServer) -> None:
-    handshake = await probe().fetch_chain(fake.EXPIRED, tls_server.port)
+    handshake = await probe().fetch_chain(HostSource(fake.EXPIRED, tls_server.port))
 
     assert certificate(handshake.chain_der[0]).not_valid_after_utc < datetime.now(UTC)
 
 
 async def test_self_signed_certificate_is_retrieved(tls_server: FakeTlsServer) -> None:
-    handshake = await probe().fetch_chain(fake.SELF_SIGNED, tls_server.port)
+    handshake = await probe().fetch_chain(HostSource(fake.SELF_SIGNED, tls_server.port))
 
     (only,) = (certificate(der) for der in handshake.chain_der)
     assert only.issuer == only.subject
 
 
 async def test_wrong_host_certificate_is_retrieved(tls_server: FakeTlsServer) -> None:
-    handshake = await probe().fetch_chain(fake.WRONG_HOST, tls_server.port)
+    handshake = await probe().fetch_chain(HostSource(fake.WRONG_HOST, tls_server.port))
 
     san = certificate(handshake.chain_der[0]).extensions.get_extension_for_class(
         x509.SubjectAlternativeName
@@ -167,7 +168,7 @@ async def test_wrong_host_certificate_is_retrieved(tls_server: FakeTlsServer) ->
 async def test_ip_literal_sends_no_sni_and_skips_the_resolver(tls_server: FakeTlsServer) -> None:
     resolver = loopback_resolver()
 
-    handshake = await probe(resolver=resolver).fetch_chain("127.0.0.1", tls_server.port)
+    handshake = await probe(resolver=resolver).fetch_chain(HostSource("127.0.0.1", tls_server.port))
 
     assert handshake.server_name is None
     assert tls_server.server_names_seen == [None]
@@ -178,7 +179,9 @@ async def test_ip_literal_sends_no_sni_and_skips_the_resolver(tls_server: FakeTl
 async def test_trailing_dot_is_not_sent_in_sni(tls_server: FakeTlsServer) -> None:
     resolver = StaticResolver({"good.test.": ["127.0.0.1"]})
 
-    handshake = await probe(resolver=resolver).fetch_chain("good.test.", tls_server.port)
+    handshake = await probe(resolver=resolver).fetch_chain(
+        HostSource("good.test.", tls_server.port)
+    )
 
     assert tls_server.server_names_seen == [fake.GOOD]
     assert handshake.chain_der == fake.standard_certificates()[fake.GOOD].chain_der
@@ -188,7 +191,7 @@ async def test_addresses_are_tried_in_order(tls_server: FakeTlsServer) -> None:
     # The server listens on 127.0.0.1 only, so 127.0.0.2 refuses the connection.
     resolver = StaticResolver({fake.GOOD: ["127.0.0.2", "127.0.0.1"]})
 
-    handshake = await probe(resolver=resolver).fetch_chain(fake.GOOD, tls_server.port)
+    handshake = await probe(resolver=resolver).fetch_chain(HostSource(fake.GOOD, tls_server.port))
 
     assert handshake.address == "127.0.0.1"
     assert len(tls_server.connections) == 1
@@ -198,14 +201,14 @@ async def test_ipv6_addresses_are_wanted_only_when_no_ipv4_address_connects(
     tls_server: FakeTlsServer,
 ) -> None:
     resolver = StaticResolver({fake.GOOD: ["::1", "127.0.0.1"]})
-    handshake = await probe(resolver=resolver).fetch_chain(fake.GOOD, tls_server.port)
+    handshake = await probe(resolver=resolver).fetch_chain(HostSource(fake.GOOD, tls_server.port))
     assert handshake.address == "127.0.0.1"
     assert resolver.given == [(fake.GOOD, 4)]
 
     # The server listens on 127.0.0.1 only: 127.0.0.2 and ::1 both refuse the connection.
     resolver = StaticResolver({fake.GOOD: ["::1", "127.0.0.2"]})
     with pytest.raises(ProbeError) as caught:
-        await probe(resolver=resolver).fetch_chain(fake.GOOD, tls_server.port)
+        await probe(resolver=resolver).fetch_chain(HostSource(fake.GOOD, tls_server.port))
     assert resolver.given == [(fake.GOOD, 4), (fake.GOOD, 6)]
     assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
     assert isinstance(caught.value, TlsProbeError)
@@ -222,7 +225,7 @@ async def test_old_tls_1_0_server_still_answers() -> None:
         maximum_version=ssl.TLSVersion.TLSv1,
     )
     with old:
-        handshake = await probe().fetch_chain(fake.GOOD, old.port)
+        handshake = await probe().fetch_chain(HostSource(fake.GOOD, old.port))
 
     assert handshake.protocol == "TLSv1"
     assert handshake.chain_der == certificates[fake.GOOD].chain_der
@@ -233,7 +236,7 @@ async def test_old_tls_1_0_server_still_answers() -> None:
 
 async def test_non_tls_port_gives_no_ssl_details(non_tls_server: NonTlsServer) -> None:
     with pytest.raises(ProbeError) as caught:
-        await probe().fetch_chain(fake.GOOD, non_tls_server.port)
+        await probe().fetch_chain(HostSource(fake.GOOD, non_tls_server.port))
 
     assert_probe_error(caught.value, ErrorCode.SSL_DETAILS_UNAVAILABLE)
     assert caught.value.__cause__ is not None  # the technical cause stays for the logs
@@ -242,7 +245,7 @@ async def test_non_tls_port_gives_no_ssl_details(non_tls_server: NonTlsServer) -
 async def test_silent_port_times_out(silent_server: SilentServer) -> None:
     started = time.monotonic()
     with pytest.raises(ProbeError) as caught:
-        await probe().fetch_chain(fake.GOOD, silent_server.port)
+        await probe().fetch_chain(HostSource(fake.GOOD, silent_server.port))
 
     assert_probe_error(caught.value, ErrorCode.SSL_DETAILS_UNAVAILABLE)
     assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT + 1.0
@@ -251,7 +254,7 @@ async def test_silent_port_times_out(silent_server: SilentServer) -> None:
 
 async def test_closed_port_is_not_found(closed_port: int) -> None:
     with pytest.raises(ProbeError) as caught:
-        await probe().fetch_chain(fake.GOOD, closed_port)
+        await probe().fetch_chain(HostSource(fake.GOOD, closed_port))
 
     assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
     assert isinstance(caught.value.__cause__, ConnectionRefusedError)
@@ -265,7 +268,7 @@ async def test_connect_timeout_is_not_found(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(asyncio.get_running_loop(), "sock_connect", hang)
     started = time.monotonic()
     with pytest.raises(ProbeError) as caught:
-        await probe().fetch_chain(fake.GOOD, 443)
+        await probe().fetch_chain(HostSource(fake.GOOD, 443))
 
     assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
     assert isinstance(caught.value.__cause__, TimeoutError)
@@ -274,7 +277,7 @@ async def test_connect_timeout_is_not_found(monkeypatch: pytest.MonkeyPatch) -> 
 
 async def test_unresolvable_name_is_not_found() -> None:
     with pytest.raises(ProbeError) as caught:
-        await probe().fetch_chain("lalala.test", 443)
+        await probe().fetch_chain(HostSource("lalala.test", 443))
 
     assert caught.value.code is ErrorCode.CERTIFICATE_NOT_FOUND
 
@@ -282,7 +285,7 @@ async def test_unresolvable_name_is_not_found() -> None:
 async def test_empty_answer_is_not_found() -> None:
     resolver = StaticResolver({"empty.test": []})
     with pytest.raises(ProbeError) as caught:
-        await probe(resolver=resolver).fetch_chain("empty.test", 443)
+        await probe(resolver=resolver).fetch_chain(HostSource("empty.test", 443))
 
     assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
 
@@ -291,7 +294,7 @@ async def test_each_look_up_has_the_whole_timeout(tls_server: FakeTlsServer) -> 
     """A and AAAA together may take longer than one timeout: each is a step of its own."""
     started = time.monotonic()
     handshake = await RealTlsProbe(LOCAL, SlowFamiliesResolver(0.6 * TIMEOUT)).fetch_chain(
-        fake.GOOD, tls_server.port
+        HostSource(fake.GOOD, tls_server.port)
     )
     assert handshake.address == "127.0.0.1"
     assert time.monotonic() - started >= 1.2 * TIMEOUT
@@ -300,7 +303,7 @@ async def test_each_look_up_has_the_whole_timeout(tls_server: FakeTlsServer) -> 
 async def test_resolution_has_a_timeout() -> None:
     started = time.monotonic()
     with pytest.raises(ProbeError) as caught:
-        await RealTlsProbe(LOCAL, HangingResolver()).fetch_chain("slow.test", 443)
+        await RealTlsProbe(LOCAL, HangingResolver()).fetch_chain(HostSource("slow.test", 443))
 
     assert_probe_error(caught.value, ErrorCode.CERTIFICATE_NOT_FOUND)
     assert time.monotonic() - started < TIMEOUT + 1.0
@@ -315,7 +318,7 @@ async def test_private_literal_is_refused_without_connecting(
 ) -> None:
     resolver = loopback_resolver()
     with pytest.raises(ProbeError) as caught:
-        await probe(GUARDED, resolver).fetch_chain(literal, tls_server.port)
+        await probe(GUARDED, resolver).fetch_chain(HostSource(literal, tls_server.port))
 
     assert_probe_error(caught.value, ErrorCode.PRIVATE_ADDRESS_REFUSED)
     assert tls_server.connections == []
@@ -326,7 +329,9 @@ async def test_name_resolving_to_loopback_is_refused(tls_server: FakeTlsServer) 
     # DNS rebinding: a public-looking name whose answer points inside.
     resolver = StaticResolver({"public.example.com": ["127.0.0.1"]})
     with pytest.raises(ProbeError) as caught:
-        await probe(GUARDED, resolver).fetch_chain("public.example.com", tls_server.port)
+        await probe(GUARDED, resolver).fetch_chain(
+            HostSource("public.example.com", tls_server.port)
+        )
 
     assert_probe_error(caught.value, ErrorCode.PRIVATE_ADDRESS_REFUSED)
     assert tls_server.connections == []
@@ -335,7 +340,7 @@ async def test_name_resolving_to_loopback_is_refused(tls_server: FakeTlsServer) 
 async def test_every_private_answer_is_refused(tls_server: FakeTlsServer) -> None:
     resolver = StaticResolver({"mixed.example.com": ["10.0.0.1", "::ffff:127.0.0.1", "127.0.0.1"]})
     with pytest.raises(ProbeError) as caught:
-        await probe(GUARDED, resolver).fetch_chain("mixed.example.com", tls_server.port)
+        await probe(GUARDED, resolver).fetch_chain(HostSource("mixed.example.com", tls_server.port))
 
     assert_probe_error(caught.value, ErrorCode.PRIVATE_ADDRESS_REFUSED)
     assert tls_server.connections == []

@@ -39,6 +39,7 @@ from tracking.core.changes import Change
 from tracking.core.clock import use_clock
 from tracking.core.errors import DstrackError, ErrorCode, ProbeError
 from tracking.core.settings import Settings
+from tracking.core.sources import HostSource
 from tracking.manage import access, devices, inventory
 from tracking.manage.access import Viewer
 from tracking.probes.tls import TlsHandshake
@@ -81,7 +82,8 @@ class ScriptedTls:
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
+    async def fetch_chain(self, source: HostSource, *, address: str | None = None) -> TlsHandshake:
+        host, port = source.host, source.port
         self.calls.append(host)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
