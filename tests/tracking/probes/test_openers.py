@@ -110,9 +110,8 @@ async def test_xmpp_names_the_host_in_its_stream() -> None:
 
 @pytest.mark.parametrize("scheme", STARTTLS_SCHEMES)
 async def test_no_starttls_is_ssl_details_unavailable(scheme: str) -> None:
-    with server_for(scheme, Behaviour.NO_STARTTLS) as server:
-        with pytest.raises(ProbeError) as caught:
-            await fetch(scheme, server.port)
+    with server_for(scheme, Behaviour.NO_STARTTLS) as server, pytest.raises(ProbeError) as caught:
+        await fetch(scheme, server.port)
     assert caught.value.code is ErrorCode.SSL_DETAILS_UNAVAILABLE
     assert isinstance(caught.value, TlsProbeError) and "before TLS" in caught.value.detail
     assert not server.sessions[0].handshake_ok
@@ -169,9 +168,8 @@ async def test_aiosmtpd(mode: SmtpMode, scheme: str) -> None:
 
 
 async def test_aiosmtpd_without_starttls() -> None:
-    with FakeSmtpServer(SmtpMode.PLAIN) as smtp:
-        with pytest.raises(ProbeError) as caught:
-            await fetch("smtp", smtp.port)
+    with FakeSmtpServer(SmtpMode.PLAIN) as smtp, pytest.raises(ProbeError) as caught:
+        await fetch("smtp", smtp.port)
     assert caught.value.code is ErrorCode.SSL_DETAILS_UNAVAILABLE
     assert "STARTTLS is not among" in caught.value.detail  # type: ignore[attr-defined]
 
@@ -187,9 +185,8 @@ async def test_real_postgresql_without_ssl() -> None:
 
     if pg_bin() is None:
         pytest.skip("PostgreSQL's server binaries are not installed")
-    with PostgresTlsServer(ssl=False) as server:
-        with pytest.raises(ProbeError) as caught:
-            await fetch("postgres", server.port)
+    with PostgresTlsServer(ssl=False) as server, pytest.raises(ProbeError) as caught:
+        await fetch("postgres", server.port)
     assert caught.value.code is ErrorCode.SSL_DETAILS_UNAVAILABLE
     assert "does not accept TLS" in caught.value.detail  # type: ignore[attr-defined]
 
