@@ -118,7 +118,7 @@ class _ThreadedServer:
 
     record_type: type[Connection] = Connection  # what a subclass records per connection
 
-    def __init__(self, host: str = HOST) -> None:
+    def __init__(self, host: str = HOST, port: int = 0) -> None:
         self.host = host
         self._listener: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -127,12 +127,13 @@ class _ThreadedServer:
         self._threads: list[threading.Thread] = []
         self._connections: list[Connection] = []
         self._closing = False
-        self.port = 0
+        self.port = port  # 0: the kernel picks one when the server starts
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        listener = socket.create_server((self.host, 0))
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.create_server((self.host, self.port), family=family)
         self._listener = listener
         self.port = listener.getsockname()[1]
         self._spawn(self._accept_loop, listener)
@@ -248,6 +249,8 @@ class FakeTlsServer(_ThreadedServer):
     """A TLS server choosing the chain it sends by SNI; ``default`` for unknown or absent SNI.
 
     ``minimum_version``/``maximum_version`` restrict the protocol, e.g. to act as an old server.
+    ``host`` and ``port`` choose where it listens (e.g. 127.0.0.2 and 127.0.0.3 on one port, or
+    ``::1``: several addresses of one name).
     """
 
     def __init__(
@@ -256,10 +259,11 @@ class FakeTlsServer(_ThreadedServer):
         default: ServedCertificate | None = None,
         *,
         host: str = HOST,
+        port: int = 0,
         minimum_version: ssl.TLSVersion | None = None,
         maximum_version: ssl.TLSVersion | None = None,
     ) -> None:
-        super().__init__(host)
+        super().__init__(host, port)
         self.certificates = {name.lower(): cert for name, cert in certificates.items()}
         self.default = default or default_certificate()
         self._versions = (minimum_version, maximum_version)

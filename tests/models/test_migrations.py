@@ -237,3 +237,45 @@ def test_0003_keeps_a_dns_name_that_reads_like_ipv6(url: str, engine: Engine) ->
     assert _sans(engine) == ["odd.example.com", "2001:db8::2", "2001:DB8:0:0:0:0:0:1"]
     command.downgrade(config, "0002")
     assert _sans(engine) == ["odd.example.com", "2001:db8::2", "2001:db8::1"]
+
+
+def test_0009_reads_key_facts_and_the_one_endpoint_of_stored_audits(
+    url: str, engine: Engine
+) -> None:
+    """Audits stored before 0009 get their key type and size from the stored leaf (no change
+    reported at the next refresh) and, for a host, the address they were retrieved from."""
+    leaf = pki.issue(pki.name("ec.example"), key_kind="ec384", dns_names=["ec.example"])
+    config = alembic_config(url)
+    command.upgrade(config, "0008")
+    _details_row(engine, ["ec.example"], chain_pem=leaf.pem)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE devices SET ssl_port = 8443, ssl_host = 'ec.example'"))
+        connection.execute(
+            sa.text("UPDATE ssl_details SET address = '192.0.2.9', protocol = 'TLSv1.3'")
+        )
+
+    command.upgrade(config, "0009")
+    details = SQLModel.metadata.tables["ssl_details"]
+    devices = SQLModel.metadata.tables["devices"]
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(details.c.key_type, details.c.key_size, details.c.cipher, details.c.endpoints)
+        ).one()
+        check_all = connection.execute(sa.select(devices.c.check_all_addresses)).scalar_one()
+    assert (row.key_type, row.key_size, row.cipher) == ("EC", 384, None)
+    assert row.endpoints == [
+        {
+            "address": "192.0.2.9",
+            "port": 8443,
+            "fingerprint_sha256": "AA",
+            "valid_until": "2026-01-01T00:00:00+00:00",
+            "tls_version": "TLSv1.3",
+            "cipher": None,
+            "error": None,
+        }
+    ]
+    assert check_all is False
+
+    command.downgrade(config, "0008")
+    engine.dispose()
+    assert "key_type" not in {c["name"] for c in sa.inspect(engine).get_columns("ssl_details")}

@@ -9,11 +9,13 @@ probe's timeouts. A failed address is an outcome, not an exception.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from tracking.core.endpoints import MAX_ADDRESSES
 from tracking.core.errors import DstrackError, ErrorCode
 from tracking.core.sources import HostSource
+from tracking.probes.guard import join_address
 from tracking.probes.resolver import ResolutionError, Resolver, ip_literal
 from tracking.probes.tls import TlsHandshake, TlsProbe, TlsProbeError
 
@@ -23,15 +25,21 @@ class AddressOutcome:
     """What one address gave: a handshake, or the error."""
 
     address: str
+    port: int
     handshake: TlsHandshake | None = None
     error: DstrackError | None = None
 
     @property
     def reason(self) -> str | None:
-        """The error as a short text (its technical detail when it has one)."""
+        """The error as a short text: "Connection refused", "private address refused",
+        "TLS handshake failed: ...", without the address it is listed with."""
         if self.error is None:
             return None
-        return getattr(self.error, "detail", None) or self.error.message
+        cause = self.error.__cause__
+        if isinstance(cause, ConnectionError) and cause.errno:
+            return os.strerror(cause.errno)  # "Connection refused", not asyncio's wording
+        detail: str = getattr(self.error, "detail", None) or self.error.message
+        return detail.removeprefix(f"{join_address(self.address, self.port)}: ")
 
 
 async def host_addresses(resolver: Resolver, host: str, timeout_s: float) -> list[str]:
@@ -61,9 +69,10 @@ async def fetch_every_address(
 
     async def one(address: str) -> AddressOutcome:
         try:
-            return AddressOutcome(address, handshake=await tls.fetch_chain(source, address=address))
+            handshake = await tls.fetch_chain(source, address=address)
         except DstrackError as error:
-            return AddressOutcome(address, error=error)
+            return AddressOutcome(address, source.port, error=error)
+        return AddressOutcome(address, source.port, handshake=handshake)
 
     return list(await asyncio.gather(*(one(address) for address in addresses)))
 

@@ -74,12 +74,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "check_all_addresses", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+    # Not in batch mode: SQLite then adds the column in place, where a batch would copy the
+    # table, which the foreign keys pointing at devices forbid once it holds rows.
+    op.add_column(
+        "devices",
+        sa.Column("check_all_addresses", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     with op.batch_alter_table("ssl_details", schema=None) as batch_op:
         batch_op.add_column(sa.Column("key_type", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("key_size", sa.Integer(), nullable=True))
@@ -144,5 +144,4 @@ def downgrade() -> None:
         batch_op.drop_column("cipher")
         batch_op.drop_column("key_size")
         batch_op.drop_column("key_type")
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_column("check_all_addresses")
+    op.drop_column("devices", "check_all_addresses")  # SQLite 3.35+ drops it in place
