@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
 a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
-g CSV import, h CSV export, i expiry sweep, j GET /metrics.
+g CSV import, h CSV export, i expiry sweep, j GET /metrics, k STARTTLS throughput.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -26,6 +26,7 @@ NAMES = {
     "h": "CSV export",
     "i": "expiry sweep",
     "j": "metrics exposition",
+    "k": "STARTTLS throughput",
 }
 
 
@@ -62,6 +63,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import metrics
 
         return metrics.run
+    if key == "k":
+        from benchmarks import starttls
+
+        return starttls.run
     from benchmarks import memory
 
     return memory.run
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         kwargs: dict[str, object] = {"quick": args.quick, "postgres_url": postgres_url}
         if key in ("a", "g"):
             kwargs["profile"] = args.profile
-        if key in ("d", "e"):
+        if key in ("d", "e", "k"):
             kwargs.pop("postgres_url")
         for result in _runner(key)(**kwargs):
             say(result.line())
