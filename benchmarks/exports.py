@@ -86,6 +86,8 @@ def load(database: Database, total: int, small: int) -> int:
             "signature_algorithm": "sha256ECDSA",
             "subject_alternative_names": [device_host(i)],
             "fingerprint_sha256": ":".join(["AB"] * 32),
+            "key_type": "EC",
+            "key_size": 256,
             "chain_pem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
             "chain_length": 2,
             "trusted": True,

@@ -362,6 +362,8 @@ def populate(database: Database) -> None:
                 "signature_algorithm": details.signature_algorithm,
                 "subject_alternative_names": [f"www{i}.example.com", f"example{i}.com"],
                 "fingerprint_sha256": details.fingerprint_sha256,
+                "key_type": details.key_type,
+                "key_size": details.key_size,
                 "chain_pem": chain.chain_pem,
                 "chain_length": 2,
                 "trusted": True,

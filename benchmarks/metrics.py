@@ -101,6 +101,8 @@ def _ssl_details(device: dict[str, Any], now: datetime) -> dict[str, Any]:
         "signature_algorithm": "sha256WithRSAEncryption",
         "subject_alternative_names": [host],
         "fingerprint_sha256": "00",
+        "key_type": "RSA",
+        "key_size": 2048,
         "chain_pem": "(not read by the metrics)",
         "chain_length": 2,
         "trusted": device["id"] % 50 != 0,

@@ -63,6 +63,8 @@ def ssl(pk: int, **values: Any) -> dict[str, Any]:
         "signature_algorithm": "sha256WithRSAEncryption",
         "subject_alternative_names": [],
         "fingerprint_sha256": "00",
+        "key_type": "RSA",
+        "key_size": 2048,
         "chain_pem": "",
         "trusted": pk % 3 != 0,
         "hostname_matches": pk % 4 != 0,
