@@ -84,19 +84,25 @@ class HostSource:
 
     @property
     def display(self) -> str:
-        """The host as people read it: U-labels, IPv6 in brackets when a port or scheme goes
-        with it; ``host[:port]`` (port unless 443) for TLS at once and https, else
-        ``scheme://host[:port]`` (port unless the scheme's default)."""
+        """The host as people read it: U-labels; ``host[:port]`` (port unless 443) for TLS at
+        once and https, else ``scheme://host[:port]`` (port unless the scheme's default); IPv6
+        in brackets when a port or scheme goes with it."""
         v6 = ":" in self.host
-        shown = self.host if v6 else _to_unicode(self.host)
-        if self.protocol in _SHOWN_BARE:
-            if self.port == DEFAULT_PORT:
-                return shown
-            return f"[{shown}]:{self.port}" if v6 else f"{shown}:{self.port}"
-        authority = f"[{shown}]" if v6 else shown
-        if self.port != SCHEMES.get(self.protocol):
-            authority = f"{authority}:{self.port}"
-        return f"{self.protocol}://{authority}"
+        return self._written(self.host if v6 else _to_unicode(self.host), bracket_alone=False)
+
+    @property
+    def typed(self) -> str:
+        """The source as it can be typed again (an export): A-labels, IPv6 always bracketed."""
+        return self._written(self.host, bracket_alone=True)
+
+    def _written(self, shown: str, *, bracket_alone: bool) -> str:
+        v6 = ":" in self.host
+        bare = self.protocol in _SHOWN_BARE
+        authority = f"[{shown}]" if v6 and (bracket_alone or not bare) else shown
+        default = DEFAULT_PORT if bare else SCHEMES.get(self.protocol)
+        if self.port != default:
+            authority = f"[{shown}]:{self.port}" if v6 else f"{authority}:{self.port}"
+        return authority if bare else f"{self.protocol}://{authority}"
 
 
 SslSource = PemSource | HostSource

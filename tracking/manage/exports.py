@@ -21,7 +21,7 @@ from tracking.core import clock
 from tracking.core.csvfiles import Cell, csv_lines, safe_text
 from tracking.core.errors import ErrorCode, ValidationError, not_found
 from tracking.core.ids import decode_pk, encode_id
-from tracking.core.sources import DEFAULT_PORT
+from tracking.core.sources import DEFAULT_PORT, TLS_AT_ONCE, HostSource
 from tracking.manage.access import Viewer
 from tracking.manage.queries import visible_organization
 
@@ -149,6 +149,7 @@ class DeviceExport:
                 _DEVICES.c.ssl_source_kind,
                 _DEVICES.c.ssl_host,
                 _DEVICES.c.ssl_port,
+                _DEVICES.c.ssl_protocol,
                 _DEVICES.c.ssl_pem,
                 _DEVICES.c.domain,
                 _SSL.c.common_name,
@@ -207,14 +208,13 @@ def _cells(row: sa.Row[Any], now: datetime) -> list[Cell]:
 
 
 def _source(row: sa.Row[Any]) -> str | None:
-    """The SSL Source as it can be typed again (``host``, ``host:port``, ``[v6]:port``, the PEM)
-    or the domain."""
+    """The SSL Source as it can be typed again (``host``, ``host:port``, ``[v6]:port``,
+    ``smtp://host``, the PEM) or the domain."""
     if row.ssl_pem is not None:
         return str(row.ssl_pem)
-    if row.ssl_host is not None:
-        host = f"[{row.ssl_host}]" if ":" in row.ssl_host else row.ssl_host
-        port = row.ssl_port or DEFAULT_PORT
-        return host if port == DEFAULT_PORT else f"{host}:{port}"
+    if row.ssl_host is not None:  # smtp://host[:port] and the like keep their scheme
+        protocol = row.ssl_protocol or TLS_AT_ONCE
+        return HostSource(row.ssl_host, row.ssl_port or DEFAULT_PORT, protocol).typed
     return None if row.domain is None else str(row.domain)
 
 

@@ -136,6 +136,24 @@ def test_display_of_protocol_sources(source: HostSource, display: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "typed"),
+    [
+        (HostSource("datto.com"), "datto.com"),
+        (HostSource("datto.com", 8443), "datto.com:8443"),
+        (HostSource("xn--bcher-kva.example", 2525, "smtp"), "smtp://xn--bcher-kva.example:2525"),
+        (HostSource("2001:db8::1"), "[2001:db8::1]"),
+        (HostSource("2001:db8::1", 8443), "[2001:db8::1]:8443"),
+        (HostSource("2001:db8::1", 5432, "postgres"), "postgres://[2001:db8::1]"),
+    ],
+)
+def test_typed_form_parses_back(source: HostSource, typed: str) -> None:
+    assert source.typed == typed
+    assert parse_ssl_source(typed) == source
+    # https is TLS at once too, written (and exported) as its host, as it always was
+    assert HostSource("datto.com", 8443, "https").typed == "datto.com:8443"
+
+
+@pytest.mark.parametrize(
     ("source", "display"),
     [
         (HostSource("datto.com"), "datto.com"),

@@ -265,3 +265,19 @@ async def test_streamed_in_batches_of_one_query_each(
     assert exporter.rows == 7
     rows = table("".join(chunks))
     assert [row["id"] for row in rows] == [encode_id("Device", i) for i in ids]
+
+
+async def test_a_protocol_source_is_exported_with_its_scheme(
+    services: Services, admin: Viewer, world: World
+) -> None:
+    """An export row can be imported again: ``smtp://host:port`` stays SMTP with STARTTLS."""
+    from tests.fakes.starttls_servers import server_for
+    from tracking.core.sources import HostSource, parse_ssl_source
+
+    acme = org(services, admin, "Acme")
+    world.dns.set_records("mail.test.", "A", "127.0.0.1")
+    with server_for("submission") as server:
+        await device(services, admin, acme, ssl_source=f"submission://mail.test:{server.port}")
+    [row] = table(export(services, admin))
+    assert row["source"] == f"submission://mail.test:{server.port}"
+    assert parse_ssl_source(row["source"]) == HostSource("mail.test", server.port, "submission")
