@@ -220,3 +220,19 @@ def _loopback_aliases() -> None:
         socket.create_server(("::1", 0), family=socket.AF_INET6).close()
     except OSError as exc:
         pytest.skip(f"no 127.0.0.3 or ::1 here: {exc}")
+
+
+async def test_a_page_of_devices_shows_the_endpoints(api: GraphQLClient, world: World) -> None:
+    """With and without sslDetails in the same query (the page's rows or the DataLoader)."""
+    first, second = leaf(), leaf()
+    with serving(world, {"127.0.0.2": first, "127.0.0.3": second}) as port:
+        await create(api, port, checkAllAddresses=True)
+    for extra in ("sslDetails { keyType }", ""):
+        data = await api.ok(
+            "{ devices { edges { node { endpointsDisagree endpoints { address } "
+            + extra
+            + " } } } }"
+        )
+        [edge] = data["devices"]["edges"]
+        assert edge["node"]["endpointsDisagree"] is True
+        assert [e["address"] for e in edge["node"]["endpoints"]] == ["127.0.0.2", "127.0.0.3"]
