@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -138,8 +139,11 @@ def _http_url(name: x509.GeneralName) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def is_issuer(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
-    """Whether ``candidate`` is the certificate whose key signed ``cert``."""
+    """Whether ``candidate`` is the certificate whose key signed ``cert`` (remembered: every
+    refresh of an unchanged certificate asks again, and a signature check costs more than the
+    rest of a cached revocation check)."""
     if cert.issuer != candidate.subject:
         return False
     try:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urljoin
 
 from cryptography import x509
@@ -278,6 +278,7 @@ def _detail(kept: Kept) -> str:
     return kept.detail if isinstance(kept, Unavailable) else "not usable"
 
 
+@lru_cache(maxsize=1024)
 def _key_id(issuer: x509.Certificate) -> str:
     """Short and stable for an issuer's name and key (an answer is about a name and a key)."""
     spki = issuer.public_key().public_bytes(
