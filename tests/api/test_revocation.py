@@ -18,7 +18,7 @@ from tests.fakes import pki
 from tests.fakes.clients import needs_openssl
 from tests.fakes.crl import CRL_CONTENT_TYPE, crl_der, make_crl
 from tests.fakes.crl import Revocation as Revoked
-from tests.fakes.http_receiver import HttpReceiver
+from tests.fakes.http_receiver import Answer, HttpReceiver
 from tests.fakes.ocsp_responder import OcspResponder
 from tests.fakes.tls_server import FakeTlsServer, served
 from tracking.core import clock
@@ -140,6 +140,17 @@ async def test_a_revocation_seen_by_an_update_raises_the_revoked_alert(
             assert details["revocationReason"] == "keyCompromise"
             after = (await api.ok(DEVICE, id=shop["id"]))["device"]
             alerts = [e["node"] for e in (await api.ok(ALERTS))["alerts"]["edges"]]
+
+        # The CRL host fails: a revocation is final, no second alert.
+        crls.route("/int.crl", Answer(503))
+        much_later = later + dt.timedelta(hours=7)
+        with clock.use_clock(lambda: much_later):
+            failed = await force(api, shop["id"])
+            again = [e["node"] for e in (await api.ok(ALERTS))["alerts"]["edges"]]
+        assert len(crls.requests) == 3
+        assert failed["revocationStatus"] == "REVOKED"
+        assert failed["revocationReason"] == "keyCompromise"
+        assert len(again) == 1
 
     assert after["activity"][0]["text"].endswith("Revocation Status: GOOD → REVOKED.")
     # The chain did not change: no new RAW file for a revocation alone.

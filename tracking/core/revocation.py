@@ -85,6 +85,29 @@ def revocation_change(old_status: str | None, new: Revocation) -> Change | None:
     return Change("revocation_status", REVOCATION_LABEL, old_status, new.status.value)
 
 
+def still_revoked(
+    old_status: str | None,
+    old_revoked_at: datetime | None,
+    old_reason: str | None,
+    new: Revocation,
+) -> Revocation:
+    """A revocation is final: once the same certificate was found REVOKED, a check that gets
+    no answer (UNAVAILABLE) keeps it REVOKED, so a flapping responder raises no second alert.
+    A GOOD answer (a certificateHold released) is believed."""
+    if (
+        old_status != RevocationStatus.REVOKED.value
+        or new.status is not RevocationStatus.UNAVAILABLE
+    ):
+        return new
+    return Revocation(
+        RevocationStatus.REVOKED,
+        checked_at=new.checked_at,
+        revoked_at=old_revoked_at,
+        reason=old_reason,
+        detail=f"revoked when last answered; now {new.detail}",
+    )
+
+
 class UntrustedAnswer(Exception):
     """A response or CRL that does not say anything dstrack may believe; ``str()`` says why."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 
@@ -13,7 +13,7 @@ from tracking.core import clock
 from tracking.core.certificates import chain_to_pem, load_der_chain
 from tracking.core.changes import Change, describe_changes, yes_no
 from tracking.core.errors import ErrorCode, ProbeError
-from tracking.core.revocation import NOT_ASKED, Revocation, revocation_change
+from tracking.core.revocation import NOT_ASKED, Revocation, revocation_change, still_revoked
 from tracking.core.schedule import Outcome
 from tracking.core.sources import TLS_AT_ONCE, HostSource, PemSource, SslSource, parse_ssl_source
 from tracking.core.ssl_details import (
@@ -204,6 +204,12 @@ def certificate_changes(old: Row, snap: CertificateSnapshot) -> list[Change]:
 
 def plan_certificate(old: Row | None, snap: CertificateSnapshot) -> Plan:
     first = old is None
+    if old is not None and old.fingerprint_sha256 == snap.details.fingerprint_sha256:
+        revocation = still_revoked(
+            old.revocation_status, old.revoked_at, old.revocation_reason, snap.revocation
+        )
+        if revocation is not snap.revocation:
+            snap = replace(snap, revocation=revocation)
     changes = () if old is None else tuple(certificate_changes(old, snap))
     return Plan(
         first=first,

@@ -28,6 +28,7 @@ from tracking.core.revocation import (
     read_ocsp,
     revocation_change,
     revocation_points,
+    still_revoked,
 )
 
 CA = pki.test_ca()
@@ -334,3 +335,18 @@ def test_stored_values_and_description() -> None:
     assert revoked.describe() == "REVOKED (keyCompromise) by CRL http://crl.test/int.crl"
     nobody = Revocation(RevocationStatus.UNAVAILABLE, detail="the certificate names no OCSP")
     assert nobody.describe() == "UNAVAILABLE: the certificate names no OCSP"
+
+
+def test_a_revocation_is_final_when_the_next_check_gets_no_answer() -> None:
+    failed = Revocation(RevocationStatus.UNAVAILABLE, checked_at=NOW, detail="timed out")
+    kept = still_revoked("REVOKED", NOW - dt.timedelta(days=1), "keyCompromise", failed)
+    assert (kept.status, kept.revoked_at, kept.reason, kept.checked_at) == (
+        RevocationStatus.REVOKED,
+        NOW - dt.timedelta(days=1),
+        "keyCompromise",
+        NOW,
+    )
+    assert revocation_change("REVOKED", kept) is None
+    good = Revocation(RevocationStatus.GOOD, checked_at=NOW)  # a certificateHold released
+    assert still_revoked("REVOKED", NOW, "certificateHold", good) is good
+    assert still_revoked("GOOD", None, None, failed) is failed
