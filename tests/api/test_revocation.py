@@ -205,3 +205,25 @@ async def test_the_graphql_schema_has_the_four_fields() -> None:
     assert {str(fields[f].type) for f in ("revocationCheckedAt", "revokedAt")} == {"DateTime"}
     assert str(fields["revocationReason"].type) == "String"
     assert queries.SSL_DETAILS  # the shared document still reads (no required argument)
+
+
+async def test_twenty_devices_of_one_issuer_updated_at_once_fetch_its_crl_once(
+    api: GraphQLClient, world: World, crls: HttpReceiver
+) -> None:
+    url = crls.serve_bytes("/int.crl", crl_der(make_crl(CA.intermediate, {})), CRL_CONTENT_TYPE)
+    names = [f"d{i}.revocation.test" for i in range(20)]
+    org = await helpers.organization(api)
+    with host(world, {name: leaf(name, crl_urls=[url]) for name in names}) as tls:
+        ids = [
+            (await helpers.ssl_device(api, org, f"{name}:{tls.port}", name=name))["id"]
+            for name in names
+        ]
+        assert len(crls.requests) == 1  # 20 creations, one fetch
+        later = clock.now() + dt.timedelta(hours=7)  # the cached CRL has expired
+        with clock.use_clock(lambda: later):
+            results = (await api.ok(FORCE_UPDATE, ids=ids))["forceUpdate"]["results"]
+    assert len(crls.requests) == 2  # 20 updates at once (16 in flight), one fetch
+    assert {r["device"]["sslDetails"]["revocationStatus"] for r in results} == {"GOOD"}
+    assert {r["device"]["sslDetails"]["revocationCheckedAt"] for r in results} == {
+        later.isoformat()
+    }
