@@ -17,16 +17,26 @@ import contextlib
 import shutil
 import statistics
 import tempfile
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from benchmarks.common import Result, heading, say, sqlite_database
-from benchmarks.refresh import CONCURRENCY, add_host_devices, bench_services, measure, refresh_all
+from benchmarks.refresh import (
+    CONCURRENCY,
+    Phase,
+    add_host_devices,
+    bench_services,
+    measure,
+    refresh_all,
+)
 from benchmarks.servers import BenchChain, LocalServers, bench_chain
 from tracking.probes.revocation import RevocationChecker
 from tracking.refresh.services import Services
 
-TARGET = 0.9  # a steady refresh with revocation at 90 % of the rate without, at least
+# A steady refresh with revocation costs at most 1/0.9 of the client CPU per device without
+# (CPU, not wall time: on a shared machine the wall rates move by 20 % from round to round).
+TARGET = 0.9
 ROUNDS = 3
 OCSP_SERIAL = 0xBE4C4
 
@@ -62,9 +72,15 @@ def run(*, quick: bool, postgres_url: str | None = None) -> list[Result]:
     return _results(rates, fetches, size)
 
 
+@dataclass(frozen=True)
+class Steady:
+    rate: float  # devices/s, median of the rounds
+    cpu: float  # client CPU seconds per device, median of the rounds
+
+
 def _measure_sets(
     chains: dict[str, BenchChain], tmp: Path, size: int
-) -> tuple[dict[str, float], dict[str, int]]:
+) -> tuple[dict[str, Steady], dict[str, int]]:
     with contextlib.ExitStack() as stack:
         sets: dict[str, tuple[LocalServers, Services, list[int]]] = {}
         for kind, chain in chains.items():  # a database, servers and services per set
@@ -78,43 +94,58 @@ def _measure_sets(
             assert isinstance(checker, RevocationChecker)
             return checker.fetches
 
-        async def refresh(kind: str, label: str) -> float:
+        async def refresh(kind: str, label: str) -> Phase:
             servers, services, ids = sets[kind]
             work = partial(refresh_all, services, ids, CONCURRENCY)
-            return (await measure(f"{label}, {kind}", servers, size, work)).rate
+            return await measure(f"{label}, {kind}", servers, size, work)
 
-        async def rounds() -> dict[str, float]:
+        async def rounds() -> dict[str, Steady]:
             for kind in sets:
                 await refresh(kind, "first audit (cold cache)")
-            steady: dict[str, list[float]] = {kind: [] for kind in sets}
+            steady: dict[str, list[Phase]] = {kind: [] for kind in sets}
             for _ in range(ROUNDS):
                 for kind in sets:
                     steady[kind].append(await refresh(kind, "steady refresh"))
-            return {kind: statistics.median(rates) for kind, rates in steady.items()}
+            return {
+                kind: Steady(
+                    statistics.median(p.rate for p in phases),
+                    statistics.median(p.cpu_per_item for p in phases),
+                )
+                for kind, phases in steady.items()
+            }
 
         rates = asyncio.run(rounds())
         return rates, {kind: fetched(kind) for kind in sets}
 
 
-def _results(rates: dict[str, float], fetches: dict[str, int], size: int) -> list[Result]:
+def _results(steady: dict[str, Steady], fetches: dict[str, int], size: int) -> list[Result]:
     say(
         "  steady "
-        + ", ".join(f"{kind} {rate:.0f}/s" for kind, rate in rates.items())
+        + ", ".join(
+            f"{kind} {m.rate:.0f}/s ({m.cpu * 1000:.2f} ms CPU each)" for kind, m in steady.items()
+        )
         + "; fetches over every pass: "
         + ", ".join(f"{kind} {count}" for kind, count in fetches.items())
     )
     results = []
+    none = steady["none"]
     for kind in ("CRL", "OCSP"):
-        ratio = rates[kind] / rates["none"]
+        cpu_ratio = none.cpu / steady[kind].cpu
         one_fetch = fetches[kind] == 1
         results.append(
             Result(
-                name=f"steady refresh with {kind} / without ({size} devices of one issuer)",
-                ratio=ratio,
+                name=f"steady refresh with {kind} / without, by CPU per device ({size} devices)",
+                ratio=cpu_ratio,
                 target=f">= {TARGET}, one fetch",
-                passed=ratio >= TARGET and one_fetch,
-                note=f"{fetches[kind]} fetch(es) over {1 + ROUNDS} passes",
-                figures={"rate": rates[kind], "none": rates["none"], "fetches": fetches[kind]},
+                passed=cpu_ratio >= TARGET and one_fetch,
+                note=f"by wall rate {steady[kind].rate / none.rate:.2f}; "
+                f"{fetches[kind]} fetch(es) over {1 + ROUNDS} passes",
+                figures={
+                    "rate": steady[kind].rate,
+                    "none": none.rate,
+                    "cpu": steady[kind].cpu,
+                    "fetches": fetches[kind],
+                },
             )
         )
     return results
