@@ -129,7 +129,8 @@ NO_POINTS = RevocationPoints()
 
 
 def revocation_points(cert: x509.Certificate) -> RevocationPoints:
-    """Raises ValueError when the certificate's extensions cannot be decoded."""
+    """Raises ValueError (or ``x509.DuplicateExtension``...) when the certificate's extensions
+    cannot be decoded."""
     extensions = cert.extensions
     ocsp_urls: list[str] = []
     issuer_urls: list[str] = []

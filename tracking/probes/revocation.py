@@ -100,7 +100,7 @@ class RevocationChecker:
         leaf = chain[0]
         try:
             points = revocation_points(leaf)
-        except ValueError:
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
             return Revocation(
                 RevocationStatus.UNAVAILABLE, detail="the certificate's extensions are unreadable"
             )
