@@ -147,7 +147,7 @@ class RevocationChecker:
     async def _issuer(
         self, leaf: x509.Certificate, rest: Sequence[x509.Certificate], urls: Sequence[str]
     ) -> x509.Certificate | Unavailable:
-        found = issuer_among(leaf, rest[:2])
+        found = issuer_among(leaf, rest[:4])
         if found is not None:
             return found
         for url in urls[:URLS_TRIED]:
