@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
 a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
-g CSV import, h CSV export, i expiry sweep, j GET /metrics.
+g CSV import, h CSV export, i expiry sweep, j GET /metrics, k revocation (CRL / OCSP) in a refresh.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -26,6 +26,7 @@ NAMES = {
     "h": "CSV export",
     "i": "expiry sweep",
     "j": "metrics exposition",
+    "k": "revocation in a refresh",
 }
 
 
@@ -62,6 +63,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import metrics
 
         return metrics.run
+    if key == "k":
+        from benchmarks import revocation
+
+        return revocation.run
     from benchmarks import memory
 
     return memory.run

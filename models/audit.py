@@ -37,6 +37,14 @@ class SslDetailsRecord(SQLModel, table=True):
     address: str | None = None
     protocol: str | None = None
     retrieved_at: datetime = Field(sa_type=UTCDateTime)
+    # Revocation (OCSP or CRL): GOOD, REVOKED, UNKNOWN or UNAVAILABLE, when it was asked, and
+    # when and why the certificate was revoked.
+    revocation_status: str = Field(
+        default="UNAVAILABLE", max_length=12, sa_column_kwargs={"server_default": "UNAVAILABLE"}
+    )
+    revocation_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revocation_reason: str | None = Field(default=None, max_length=32)
 
 
 class DomainDetailsRecord(SQLModel, table=True):
