@@ -4,23 +4,53 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from models.db import create_engine, migrate
 from tracking.core.errors import DstrackError
 from tracking.core.settings import Settings
-from tracking.manage import access
+from tracking.manage import access, inventory
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if settings.admin_token:
+        access.check_admin_token(settings.admin_token)  # before anything is started
+    migrate(settings.database_url)
+    # What every worker's create_app does, done once first: the workers then find the rows.
+    engine = create_engine(settings.database_url)
+    try:
+        inventory.ensure_system_data(engine)
+        if settings.admin_token:
+            access.ensure_admin_token(engine, settings.admin_token)
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "api.cli:worker_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def worker_app() -> Starlette:
+    """The application of one ``dstrack serve`` worker; its settings come from the environment."""
     from api.app import create_app
 
-    migrate(settings.database_url)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
-    return 0
+    return create_app(Settings.from_env())
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate, then serve the GraphQL API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="API worker processes (default: the number of CPU cores, here %(default)s)",
+    )
     serve.set_defaults(handler=_serve)
     commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
         handler=_migrate
