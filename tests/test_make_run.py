@@ -219,3 +219,19 @@ def test_sigterm_to_make_stops_every_process(tmp_path: Path) -> None:
         started = _running(terminal, api_port, dagster_port, marker)
         terminal.process.send_signal(signal.SIGTERM)
         _assert_everything_stops(terminal, api_port, dagster_port, marker, started)
+
+
+def test_a_short_admin_token_stops_make_run_before_anything_starts(tmp_path: Path) -> None:
+    if not list(VENV.glob(".installed-*")):
+        pytest.skip(f"{VENV} was not installed by 'make install' (make run would install it)")
+    clone = _copy_of_the_repository(tmp_path / "clone")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSTRACK_", "DAGSTER_"))}
+    env.update({"VENV": str(VENV), "DSTRACK_ADMIN_TOKEN": "too-short"})
+    env.pop("MAKEFLAGS", None)
+    result = subprocess.run(
+        ["make", "run"], cwd=clone, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "DSTRACK_ADMIN_TOKEN" in result.stderr and "at least 16" in result.stderr
+    assert "too-short" not in result.stdout + result.stderr
+    assert not (clone / "var" / "dstrack.sqlite3").exists()
