@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -47,10 +48,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def worker_app() -> Starlette:
-    """The application of one ``dstrack serve`` worker; its settings come from the environment."""
+    """The application of one ``dstrack serve`` worker; its settings come from the environment.
+
+    What exists once the app is built (modules, schema, engine: about 150,000 objects) lives
+    as long as the process: ``gc.freeze`` takes it out of the collector's reach. Otherwise
+    every full collection walks all of it, a 60-90 ms pause of the event loop every few
+    seconds under load (benchmarks/RESULTS.md, f.).
+    """
     from api.app import create_app
 
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,6 +1,7 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
-a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory.
+a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
+f the API under load (``--clients N``: concurrent clients, 50 by default).
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -21,6 +22,7 @@ NAMES = {
     "c": "GraphQL page",
     "d": "PEM decoding",
     "e": "flat memory",
+    "f": "API under load",
 }
 
 
@@ -41,6 +43,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import pem
 
         return pem.run
+    if key == "f":
+        from benchmarks import load
+
+        return load.run
     from benchmarks import memory
 
     return memory.run
@@ -61,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="a: print a cProfile of a steady refresh pass"
     )
     parser.add_argument(
+        "--clients", type=int, default=50, help="f: concurrent clients (default 50)"
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit with 1 when a result is below its target"
     )
     args = parser.parse_args(argv)
@@ -74,7 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     postgres_url = None
-    if not args.no_postgres and set(args.only) & {"a", "b", "c"}:
+    if not args.no_postgres and set(args.only) & {"a", "b", "c", "f"}:
         postgres_url = args.postgres_url or start_postgres()
     started = time.perf_counter()
     results: list[Result] = []
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs["profile"] = args.profile
         if key in ("d", "e"):
             kwargs.pop("postgres_url")
+        if key == "f":
+            kwargs["clients"] = args.clients
         for result in _runner(key)(**kwargs):
             say(result.line())
             results.append(result)
