@@ -342,3 +342,10 @@ def test_a_workers_start_up_objects_are_kept_out_of_the_collectors_reach(
         app.state.services.engine.dispose()
     finally:
         gc.unfreeze()
+
+
+def test_serve_refuses_fewer_than_one_worker(tmp_path: Path) -> None:
+    result = _run(tmp_path, "serve", "--workers", "0")
+    assert result.returncode != 0
+    assert "--workers must be at least 1" in result.stderr
+    assert not (tmp_path / "db").exists()
