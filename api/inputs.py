@@ -1,4 +1,4 @@
-"""GraphQL input types (CONTRACT.md section 2)."""
+"""GraphQL input types of the inventory, devices and access."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from api.types import DeviceCategory, OrganizationType
+from api.types.alerts import AlertKind, AlertState, NotificationChannelKind
 
 
 @strawberry.input
@@ -86,3 +87,40 @@ class CreateSecurityLevelInput:
 class CreateUserInput:
     name: str
     security_level_id: strawberry.ID
+
+
+@strawberry.input
+class AlertFilter:
+    organization_id: strawberry.ID | None = None
+    device_id: strawberry.ID | None = None
+    kind: AlertKind | None = None  # type: ignore[valid-type]
+    state: AlertState | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class CreateNotificationChannelInput:
+    name: str
+    kind: NotificationChannelKind  # type: ignore[valid-type]
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Null: a global channel (administrators only)."
+    )
+    email_to: list[str] | None = strawberry.field(default=None, description="EMAIL: recipients.")
+    url: str | None = strawberry.field(
+        default=None,
+        description="WEBHOOK: an http(s) URL. APPRISE: an Apprise URL (json://, slack://, ...).",
+    )
+    secret: str | None = strawberry.field(
+        default=None,
+        description='WEBHOOK: the signing secret ("whsec_<base64>"); generated when absent.',
+    )
+
+
+@strawberry.input
+class SetAlertPolicyInput:
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Null: the global default policy (administrators only)."
+    )
+    expiry_thresholds_days: list[int] | None = None
+    notify_on_change: bool | None = None
+    failures_before_alert: int | None = None
+    channel_ids: list[strawberry.ID] | None = None

@@ -13,9 +13,12 @@ from strawberry.dataloader import DataLoader
 
 from models import (
     ActivityNote,
+    Alert,
+    AlertDelivery,
     Contract,
     Device,
     DomainDetailsRecord,
+    NotificationChannel,
     Organization,
     Product,
     RawFile,
@@ -23,6 +26,7 @@ from models import (
     UpdateJob,
 )
 from models.db import reader
+from tracking.manage.alert_reads import newest_alerts
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -82,6 +86,15 @@ def _newest_per_device(engine: Engine) -> Callable[[list[tuple[int, int]]], Any]
     return load
 
 
+def _newest_alerts(engine: Engine) -> Callable[[list[tuple[int, int]]], Any]:
+    """Alerts, newest first, the first N per device, in one windowed query."""
+
+    async def load(keys: list[tuple[int, int]]) -> list[list[Alert]]:
+        return newest_alerts(engine, keys)
+
+    return load
+
+
 class Loaders:
     """Created per request, so nothing is cached across requests or users."""
 
@@ -100,6 +113,11 @@ class Loaders:
             _grouped(engine, RawFile, RawFile.device_id, col(RawFile.id).desc())
         )
         self.activity = DataLoader(_newest_per_device(engine))
+        self.device_alerts = DataLoader(_newest_alerts(engine))
+        self.alert_deliveries = DataLoader(
+            _grouped(engine, AlertDelivery, AlertDelivery.alert_id, col(AlertDelivery.id))
+        )
+        self.channel = DataLoader(_by_key(engine, NotificationChannel, NotificationChannel.id))
 
     def prime_devices(self, devices: Iterable[Device]) -> None:
         for device in devices:

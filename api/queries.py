@@ -11,7 +11,9 @@ from sqlalchemy.engine import Engine
 from strawberry.types.nodes import SelectedField, Selection
 
 from api.context import Info
+from api.expiry import DeviceOrder, ExpiryWeek, check_weeks, expiry_cursor, expiry_position
 from api.inputs import DeviceFilter
+from api.queries_alerts import ALERT_NODES, AlertQuery
 from api.types import (
     ActivityNote,
     Contract,
@@ -32,9 +34,8 @@ from api.types import (
 )
 from models import DeviceCategory
 from models import Product as ProductRow
-from models import SecurityLevel as SecurityLevelRow
-from models import User as UserRow
 from models.db import reader
+from tracking.core import clock
 from tracking.core.ids import decode_id, decode_pk, encode_id
 from tracking.manage import inventory, queries
 from tracking.manage.access import Viewer
@@ -93,20 +94,11 @@ def _filter_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
     return NO_MATCH if pk is None else pk
 
 
-def _user(row: UserRow, level: SecurityLevelRow) -> User:
-    assert row.id is not None
-    return User(
-        id=strawberry.ID(encode_id("User", row.id)),
-        name=row.name,
-        security_level=SecurityLevel.from_row(level),
-    )
-
-
 def user_of(info: Info) -> User:
     viewer = info.context.viewer
     found = queries.visible_user(info.context.services.engine, viewer, viewer.user_id)
     assert found is not None
-    return _user(*found)
+    return User.from_rows(*found)
 
 
 def _product(engine: Engine, viewer: Viewer, pk: int) -> ProductRow | None:
@@ -122,12 +114,13 @@ _NODES: dict[str, tuple[Callable[[Engine, Viewer, int], Any], Callable[[Any], No
     "RawFile": (queries.visible_raw_file, RawFile.from_row),
     "ActivityNote": (queries.visible_activity_note, ActivityNote.from_row),
     "SecurityLevel": (queries.visible_security_level, SecurityLevel.from_row),
-    "User": (queries.visible_user, lambda found: _user(*found)),
+    "User": (queries.visible_user, lambda found: User.from_rows(*found)),
+    **ALERT_NODES,
 }
 
 
 @strawberry.type
-class Query:
+class Query(AlertQuery):
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         decoded = decode_id(id)
@@ -153,6 +146,7 @@ class Query:
         first: int | None = None,
         after: str | None = None,
         filter: DeviceFilter | None = None,
+        order_by: DeviceOrder | None = queries.DeviceOrder.ID,  # type: ignore[valid-type]
     ) -> DeviceConnection:
         filters = queries.DeviceQuery()
         if filter is not None:
@@ -163,18 +157,23 @@ class Query:
                 active=filter.active,
                 expiring_before=filter.expiring_before,
             )
+        order = queries.DeviceOrder(order_by or queries.DeviceOrder.ID)
+        by_expiry = order is queries.DeviceOrder.EXPIRES_AT
+        position = expiry_position(after) if by_expiry and after is not None else _after(after)
         listing = queries.list_devices(
             info.context.services.engine,
             info.context.viewer,
             filters,
-            after=_after(after),
+            after=position,
             limit=_page_size(first),
             ssl_details=_selects(info.selected_fields, ("edges", "node", "sslDetails")),
+            order=order,
         )
         info.context.loaders.prime_devices(listing.devices)
         page = DevicePage(listing)
+        cursor_of = expiry_cursor if by_expiry else lambda row: _cursor(row.id)
         edges = [
-            DeviceEdge(cursor=_cursor(r.id), node=Device.from_row(r, page)) for r in listing.devices
+            DeviceEdge(cursor=cursor_of(r), node=Device.from_row(r, page)) for r in listing.devices
         ]
         return DeviceConnection(
             edges=edges,
@@ -186,6 +185,23 @@ class Query:
             ),
             total_count=listing.total,
         )
+
+    @strawberry.field(
+        description="How many active devices the caller may see expire in each of the next "
+        "`weeks` weeks (1 to 104; weeks start on Monday 00:00 UTC, the first is the current "
+        "week), optionally of one organization."
+    )
+    async def expiry_forecast(
+        self, info: Info, weeks: int | None = 26, organization_id: strawberry.ID | None = None
+    ) -> list[ExpiryWeek]:
+        rows = queries.expiry_forecast(
+            info.context.services.engine,
+            info.context.viewer,
+            now=clock.now(),
+            weeks=check_weeks(26 if weeks is None else weeks),
+            organization_id=_filter_pk(organization_id, "Organization"),
+        )
+        return [ExpiryWeek(week_start=row.week_start, count=row.count) for row in rows]
 
     @strawberry.field
     async def organizations(

@@ -1,7 +1,8 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
 a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
-f the API under load (``--clients N``: concurrent clients, 50 by default).
+f the API under load (``--clients N``: concurrent clients, 50 by default),
+g CSV import, h CSV export, i expiry sweep, j GET /metrics.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -23,6 +24,10 @@ NAMES = {
     "d": "PEM decoding",
     "e": "flat memory",
     "f": "API under load",
+    "g": "CSV import",
+    "h": "CSV export",
+    "i": "expiry sweep",
+    "j": "metrics exposition",
 }
 
 
@@ -47,6 +52,22 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import load
 
         return load.run
+    if key == "g":
+        from benchmarks import imports
+
+        return imports.run
+    if key == "h":
+        from benchmarks import exports
+
+        return exports.run
+    if key == "i":
+        from benchmarks import sweep
+
+        return sweep.run
+    if key == "j":
+        from benchmarks import metrics
+
+        return metrics.run
     from benchmarks import memory
 
     return memory.run
@@ -64,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=os.environ.get("DSTRACK_BENCH_POSTGRES_URL"))
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument(
-        "--profile", action="store_true", help="a: print a cProfile of a steady refresh pass"
+        "--profile", action="store_true", help="a, g: print a cProfile of a refresh / an import"
     )
     parser.add_argument(
         "--clients", type=int, default=50, help="f: concurrent clients (default 50)"
@@ -83,13 +104,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     postgres_url = None
-    if not args.no_postgres and set(args.only) & {"a", "b", "c", "f"}:
+    if not args.no_postgres and set(args.only) & {"a", "b", "c", "f", "g", "h", "i", "j"}:
         postgres_url = args.postgres_url or start_postgres()
     started = time.perf_counter()
     results: list[Result] = []
     for key in args.only:
         kwargs: dict[str, object] = {"quick": args.quick, "postgres_url": postgres_url}
-        if key == "a":
+        if key in ("a", "g"):
             kwargs["profile"] = args.profile
         if key in ("d", "e"):
             kwargs.pop("postgres_url")

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from cryptography import x509
 
 from benchmarks.common import Result, heading, say
-from tracking.core.certificates import load_pem_certificate, ssl_details
+from tracking.core.certificates import load_pem_certificate
+from tracking.core.ssl_details import ssl_details
 
 TARGET = 0.1
 

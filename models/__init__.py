@@ -3,7 +3,14 @@
 Knows nothing of HTTP or Dagster.
 """
 
-from models.access import ApiToken, SecurityLevel, User
+from models.access import ApiToken, RetrievalBudget, SecurityLevel, User
+from models.alerts import (
+    Alert,
+    AlertDelivery,
+    AlertPolicy,
+    AlertPolicyChannel,
+    NotificationChannel,
+)
 from models.audit import (
     ActivityNote,
     AppSetting,
@@ -14,9 +21,14 @@ from models.audit import (
 )
 from models.enums import DeviceCategory, OrganizationType, SslSourceKind
 from models.inventory import CategoryDefaultProduct, Contract, Device, Organization, Product
+from models.metrics import UpdateCounter, UpdateDurationBucket
 
 __all__ = [
     "ActivityNote",
+    "Alert",
+    "AlertDelivery",
+    "AlertPolicy",
+    "AlertPolicyChannel",
     "ApiToken",
     "AppSetting",
     "CategoryDefaultProduct",
@@ -24,13 +36,17 @@ __all__ = [
     "Device",
     "DeviceCategory",
     "DomainDetailsRecord",
+    "NotificationChannel",
     "Organization",
     "OrganizationType",
     "Product",
     "RawFile",
+    "RetrievalBudget",
     "SecurityLevel",
     "SslDetailsRecord",
     "SslSourceKind",
+    "UpdateCounter",
+    "UpdateDurationBucket",
     "UpdateJob",
     "User",
 ]

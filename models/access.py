@@ -41,3 +41,14 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Registered from DSTRACK_ADMIN_TOKEN: replaced when another token is configured there.
     from_environment: bool = False
+
+
+class RetrievalBudget(SQLModel, table=True):
+    """What is left of a user's retrievals (a token bucket), shared by every API worker."""
+
+    __tablename__ = "retrieval_budgets"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    tokens: float
+    refilled_at: datetime = Field(sa_type=UTCDateTime)
+    version: int = 0  # compare-and-set: concurrent takers never both spend the same tokens

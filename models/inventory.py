@@ -52,7 +52,14 @@ class CategoryDefaultProduct(SQLModel, table=True):
 
 class Device(SQLModel, table=True):
     __tablename__ = "devices"
-    __table_args__ = (sa.Index("ix_devices_org_id", "organization_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_devices_org_id", "organization_id", "id"),
+        # The expiry sweep (tracking.alerts) walks this index: active, unmuted devices whose
+        # next expiry check is due, in order, without visiting any other row.
+        sa.Index(
+            "ix_devices_expiry_alert_due", "alerts_muted", "active", "expiry_alert_due_at", "id"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     category: DeviceCategory = Field(sa_type=sa.String(16), index=True)
@@ -68,6 +75,7 @@ class Device(SQLModel, table=True):
     ssl_source_kind: SslSourceKind | None = Field(default=None, sa_type=sa.String(8))
     ssl_host: str | None = Field(default=None, max_length=255)
     ssl_port: int | None = None
+    ssl_protocol: str | None = Field(default=None, max_length=16)  # "tls", "https", "smtp"...
     ssl_pem: str | None = Field(default=None, sa_type=sa.Text)
 
     # DOMAIN: the registrable domain, A-labels.
@@ -77,5 +85,10 @@ class Device(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     last_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_update_error: str | None = Field(default=None, sa_type=sa.Text)
+    consecutive_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Alerts: a muted device raises none; the expiry sweep looks at the device again at
+    # ``expiry_alert_due_at`` (the next threshold crossing; None: nothing left to raise).
+    alerts_muted: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    expiry_alert_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     modified_at: datetime = Field(sa_type=UTCDateTime)

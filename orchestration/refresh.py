@@ -23,12 +23,11 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import Field
 
-from models import RawFile
 from orchestration.resources import RESOURCE_KEY, TrackingResource
-from tracking.core import clock
 from tracking.core.ids import decode_pk, encode_id
-from tracking.refresh import jobs
-from tracking.refresh.pipeline import AuditResult, update_many
+from tracking.refresh.events import StoredRawFile
+from tracking.refresh.pipeline import AuditResult
+from tracking.refresh.runs import refresh_run
 
 RAW_SNAPSHOTS = dg.AssetKey("raw_snapshots")
 CLAIMANT_TAG = "dstrack/claimant"
@@ -137,7 +136,7 @@ class RefreshSummary:
         }
 
 
-def _materialization(device_id: int, raw: RawFile) -> dg.AssetMaterialization:
+def _materialization(device_id: int, raw: StoredRawFile) -> dg.AssetMaterialization:
     assert raw.id is not None
     raw_gid = encode_id("RawFile", raw.id)
     return dg.AssetMaterialization(
@@ -198,59 +197,37 @@ def refresh_devices(
     tracking: TrackingResource,
     device_ids: list[int],
 ) -> dg.Output[dict[str, int]]:
-    services = tracking.services()
     tags = context.run.tags
     scheduled = CLAIMANT_TAG in tags and PARENT_RUN_TAG not in tags
-    claimant = tags[CLAIMANT_TAG] if scheduled else f"run:{context.run_id}"
     author = author_for(context.run_id, scheduled=scheduled)
     concurrency = max(1, min(config.concurrency, MAX_CONCURRENCY))
-
-    # Hold the scheduled devices for the run (a sensor run renews the claim of its batch), so
-    # the sensor cannot hand them to another run meanwhile.
-    held = jobs.claim_for_run(
-        services.engine, device_ids, claimed_by=claimant, now=clock.now(), lease=jobs.CLAIM_LEASE
+    context.log.info(
+        f"Refreshing {len(device_ids)} device(s), {concurrency} at a time, as {author!r}."
     )
-    busy = set(held.busy)
-    # A manual launch may also refresh devices without an auto-updating job (PEM, inactive),
-    # as a forced update does; a scheduled run refreshes only devices still scheduled.
-    unscheduled = set(held.unscheduled)
-    to_update = [i for i in device_ids if i not in busy and not (scheduled and i in unscheduled)]
+    report = run_async(
+        refresh_run(
+            tracking.services(),
+            device_ids,
+            claimant=tags[CLAIMANT_TAG] if scheduled else f"run:{context.run_id}",
+            scheduled=scheduled,
+            author=author,
+            concurrency=concurrency,
+        )
+    )
     summary = RefreshSummary(updated=[], unchanged=[], failed={}, skipped={})
+    _skip(context, summary, report.busy, "another run is refreshing it")
     _skip(
         context,
         summary,
-        [i for i in device_ids if i in busy],
-        "another run is refreshing it",
+        report.unscheduled,
+        "it is no longer scheduled (inactivated, deleted, or tracking switched off)",
     )
-    if scheduled:
-        _skip(
-            context,
-            summary,
-            [i for i in device_ids if i in unscheduled],
-            "it is no longer scheduled (inactivated, deleted, or tracking switched off)",
+    if report.released:
+        context.log.warning(
+            f"{len(report.released)} device(s) were not updated; released until the next "
+            "retry: " + ", ".join(device_gid(i) for i in report.released)
         )
-    context.log.info(
-        f"Refreshing {len(to_update)} device(s), {concurrency} at a time, as {author!r}."
-    )
-    try:
-        results = run_async(
-            update_many(services, to_update, author=author, concurrency=concurrency)
-        )
-    finally:
-        # Whatever is still held was not rescheduled by an update (that clears the claim):
-        # give it back, not due again before the retry interval.
-        left = jobs.release(
-            services.engine,
-            held.claimed,
-            claimant,
-            defer_until=clock.now() + jobs.DEFER_INTERVAL,
-        )
-        if left:
-            context.log.warning(
-                f"{len(left)} device(s) were not updated; released until the next retry: "
-                + ", ".join(device_gid(i) for i in left)
-            )
-    _report(context, results, summary)
+    _report(context, report.results, summary)
     counts = summary.counts()
     context.log.info(
         f"Done: {counts['updated']} updated, {counts['unchanged']} unchanged, "

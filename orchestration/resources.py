@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from models.db import create_engine
 from tracking.core.settings import Settings
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 RESOURCE_KEY = "tracking"
 
@@ -56,6 +57,10 @@ class TrackingResource(dg.ConfigurableResource["TrackingResource"]):
     def services(self) -> Services:
         return services_from_env(self.environment)
 
+    def engine(self) -> Engine:
+        """The database alone (a sensor's tick needs nothing more): shared per process."""
+        return shared_engine(Settings.from_env(self.environment).database_url)
+
     @classmethod
     def for_services(cls, services: Services) -> "TrackingResource":
         """A resource handing out ``services`` as they are (tests, embedding)."""
@@ -70,5 +75,8 @@ def _prebuilt_resource_class(prebuilt: Services) -> type[TrackingResource]:
 
         def services(self) -> Services:
             return prebuilt
+
+        def engine(self) -> Engine:
+            return prebuilt.engine
 
     return PrebuiltTrackingResource

@@ -103,7 +103,7 @@ def due_devices_sensor(
     context: dg.SensorEvaluationContext, tracking: TrackingResource
 ) -> dg.SensorResult | dg.SkipReason:
     now = clock.now()
-    engine = tracking.services().engine
+    engine = tracking.engine()
     if not jobs.scheduling_enabled(engine):
         return dg.SkipReason(
             "Domain & SSL Tracking is disabled: no device is updated on a schedule."

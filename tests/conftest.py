@@ -35,7 +35,8 @@ from tests.support.database import fresh_database
 from tracking.core.settings import Settings
 from tracking.probes import rdap as rdap_module
 from tracking.probes import whois as whois_module
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 ADMIN_TOKEN = "test-admin-token"
 

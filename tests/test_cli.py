@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import gc
+import io
 import os
+import pty
 import signal
 import socket
 import subprocess
@@ -16,12 +20,16 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from api import cli
+from api.app import create_app
+from models import OrganizationType, SecurityLevel
 from models.db import create_engine
-from tracking.manage import access
+from tests.conftest import World
+from tests.fakes import pki
+from tracking.manage import access, inventory
 
 DSTRACK = Path(sys.executable).with_name("dstrack")
 ADMIN_TOKEN = "cli-admin-token-0123456789"
@@ -349,3 +357,252 @@ def test_serve_refuses_fewer_than_one_worker(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "--workers must be at least 1" in result.stderr
     assert not (tmp_path / "db").exists()
+
+
+# Import and export --------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World) -> dict[str, str]:
+    """The command's environment (in this process): its own database, the local world."""
+    env = _environment(
+        tmp_path,
+        DSTRACK_DNS_NAMESERVERS=world.dns.nameservers_env,
+        DSTRACK_ALLOW_PRIVATE_TARGETS="1",
+        DSTRACK_PROBE_TIMEOUT_S="2",
+        DSTRACK_ADMIN_TOKEN=ADMIN_TOKEN,
+    )
+    for key, value in env.items():
+        if key.startswith("DSTRACK_"):
+            monkeypatch.setenv(key, value)
+    assert cli.main(["migrate"]) == 0
+    return env
+
+
+def _organizations(database_url: str, *orgs: tuple[str, str]) -> None:
+    engine = create_engine(database_url)
+    try:
+        user = access.ensure_admin_user(engine)
+        with Session(engine) as session:
+            level = session.get(SecurityLevel, user.security_level_id)
+        assert level is not None
+        admin = access.viewer_for(user, level)
+        for name, type in orgs:
+            inventory.create_organization(
+                engine, viewer=admin, name=name, type=OrganizationType(type)
+            )
+        if not access.user_named(engine, "tech"):
+            tech = access.create_security_level(
+                engine,
+                viewer=admin,
+                name="Customers only",
+                crm_access=True,
+                view_organization_types=[OrganizationType.CUSTOMER],
+                can_add_devices=True,
+                can_edit_devices=False,
+                can_delete_devices=False,
+            )
+            access.create_user(engine, viewer=admin, name="tech", security_level_id=tech.id)
+    finally:
+        engine.dispose()
+
+
+def _device_names(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return sorted(connection.execute(sa.text("SELECT name FROM devices")).scalars())
+    finally:
+        engine.dispose()
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "devices.csv") -> str:
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(text)
+    return str(path)
+
+
+def test_import_prints_the_row_errors_then_the_counts_and_a_second_run_skips(
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = cli_env["DSTRACK_DATABASE_URL"]
+    _organizations(url, ("Acme", "CUSTOMER"))
+    pem = pki.test_ca().leaf("pem.example").pem
+    path = _write(
+        tmp_path,
+        "organization,category,source,name\r\n"
+        f"Acme,SSL_CERTIFICATE,{world.host('good.test')},\r\n"
+        f'Acme,SSL_CERTIFICATE,"{pem}",From a PEM\r\n'
+        "Nobody,DOMAIN,*.example.com,\r\n"
+        "Acme,SSL_CERTIFICATE,htps:\\\\datto.com,\r\n",
+    )
+    assert cli.main(["import", path]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "row 3: NOT_FOUND: Organization not found.",
+        "row 4: HTTP_WEB_REQUEST_ERROR: Please double check your input and try again "
+        "(HttpWebRequest error)",
+        "created 2, skipped 0, failed 2",
+    ]
+    assert _device_names(url) == ["From a PEM", world.host("good.test")]
+
+    assert cli.main(["import", path]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "created 0, skipped 2, failed 2"
+    assert _device_names(url) == ["From a PEM", world.host("good.test")]
+
+
+def test_import_dry_run_and_another_user(
+    tmp_path: Path, cli_env: dict[str, str], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = cli_env["DSTRACK_DATABASE_URL"]
+    _organizations(url, ("Acme", "CUSTOMER"), ("Supplier", "VENDOR"))
+    path = _write(
+        tmp_path,
+        "organization,category,source\n"
+        f"Acme,SSL_CERTIFICATE,{world.host('good.test')}\n"
+        "Supplier,DOMAIN,*.supplier.example\n",
+    )
+    assert cli.main(["import", path, "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("dry run: nothing was retrieved or created")
+    assert out[-1] == "created 2, skipped 0, failed 0"
+    assert _device_names(url) == []
+    assert world.tls.connections == []
+
+    assert cli.main(["import", path, "--user", "tech"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "row 2: NOT_FOUND: Organization not found.",
+        "created 1, skipped 0, failed 1",
+    ]
+    assert cli.main(["import", path, "--user", "nobody"]) == 1
+    assert "no user named 'nobody'" in capsys.readouterr().err
+
+
+def test_import_refuses_bad_files_clearly(
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = cli_env["DSTRACK_DATABASE_URL"]
+    _organizations(url, ("Acme", "CUSTOMER"))
+    assert cli.main(["import", str(tmp_path / "missing.csv")]) == 1
+    assert "missing.csv: No such file or directory" in capsys.readouterr().err
+
+    empty = _write(tmp_path, "", "empty.csv")
+    assert cli.main(["import", empty]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("file: INVALID_CSV: The file is empty")
+    assert out[-1] == "created 0, skipped 0, failed 0"
+
+    semicolons = _write(tmp_path, "organization;category;source\nAcme;DOMAIN;x.com\n", "semi.csv")
+    assert cli.main(["import", semicolons]) == 1
+    assert "this file seems to use ';'" in capsys.readouterr().out
+
+    latin1 = _write(
+        tmp_path,
+        "organization,category,source,name\nAcme,DOMAIN,*.a.example,Café\n".encode("latin-1"),
+        "latin1.csv",
+    )
+    assert cli.main(["import", latin1]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "row 1: INVALID_ENCODING: The row is not valid UTF-8 text: save the file as UTF-8 "
+        "(in Excel: CSV UTF-8).",
+        "created 0, skipped 0, failed 1",
+    ]
+
+    monkeypatch.setattr(cli, "MAX_IMPORT_FILE_BYTES", 1024 * 1024)
+    big = _write(tmp_path, "organization,category,source\n" + "x" * 1024 * 1024, "big.csv")
+    assert cli.main(["import", big]) == 1
+    captured = capsys.readouterr()
+    assert "big.csv is larger than 1 MiB: split it into several files" in captured.err
+    assert _device_names(url) == []
+
+
+def test_import_shows_a_progress_bar_on_a_terminal_only(
+    tmp_path: Path, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = cli_env["DSTRACK_DATABASE_URL"]
+    _organizations(url, ("Acme", "CUSTOMER"))
+    rows = "".join(f"Acme,DOMAIN,*.d{i}.example\n" for i in range(30))
+    path = _write(tmp_path, "organization,category,source\n" + rows)
+    assert cli.main(["import", path, "--dry-run"]) == 0
+    assert "importing" not in capsys.readouterr().out  # not a terminal: no bar
+
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [str(DSTRACK), "import", path],
+            env=cli_env,
+            cwd=tmp_path,
+            stdout=secondary,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(secondary)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert process.wait(timeout=60) == 0
+    finally:
+        os.close(primary)
+    text = output.decode()
+    assert "importing" in text and "30/30" in text
+    assert text.rstrip().splitlines()[-1].endswith("created 30, skipped 0, failed 0")
+
+
+async def _served_export() -> httpx.Response:
+    """GET /export/devices.csv of an app over the environment's database."""
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://dstrack.test") as http:
+        return await http.get(
+            "/export/devices.csv", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+
+
+def test_export_writes_what_the_http_route_streams(
+    tmp_path: Path, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = cli_env["DSTRACK_DATABASE_URL"]
+    _organizations(url, ("Acme", "CUSTOMER"), ("Supplier", "VENDOR"))
+    pem = pki.test_ca().leaf("pem.example").pem
+    path = _write(
+        tmp_path,
+        "organization,category,source,name\n"
+        f'Acme,SSL_CERTIFICATE,"{pem}",=1+1\n'
+        "Acme,DOMAIN,*.acme.example,\n"
+        "Supplier,DOMAIN,*.supplier.example,\n",
+    )
+    assert cli.main(["import", path]) == 0
+    capsys.readouterr()
+
+    output = tmp_path / "out" / "export.csv"
+    output.parent.mkdir()
+    assert cli.main(["export", "--output", str(output)]) == 0
+    assert capsys.readouterr().err.strip() == f"exported 3 device(s) to {output}"
+    written = output.read_bytes().decode()
+    assert not list(output.parent.glob("*.part"))
+
+    served = asyncio.run(_served_export())
+    assert served.status_code == 200
+    assert served.text == written
+    rows = list(csv.DictReader(io.StringIO(written, newline="")))
+    assert [r["name"] for r in rows] == ["'=1+1", "*.acme.example", "*.supplier.example"]
+
+    assert cli.main(["export", "--user", "tech", "--category", "DOMAIN"]) == 0
+    shown = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert [r["name"] for r in shown] == ["*.acme.example"]
+
+    assert cli.main(["export", "--expiring-within-days", "soon"]) == 1
+    assert "expiringWithinDays must be a whole number" in capsys.readouterr().err

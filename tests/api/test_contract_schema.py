@@ -1,4 +1,4 @@
-"""The GraphQL surface of CONTRACT.md section 2 is a floor: every name there exists here."""
+"""The GraphQL surface clients rely on (contract.graphql) is a floor: every name there exists."""
 
 from __future__ import annotations
 

@@ -275,7 +275,7 @@ async def test_a_wildcard_domain_is_saved_without_details_or_job(
 @pytest.mark.parametrize(
     ("domain", "tld", "source"),
     [
-        ("nosuchdomain-dstrack.com", "com", "RDAP"),  # RDAP 404
+        ("nosuchdomain-dstrack.com", "com", "WHOIS"),  # RDAP 404, confirmed by "No match for"
         ("nosuchdomain-dstrack.de", "de", "WHOIS"),  # DENIC "Status: free"
         ("nosuchdomain-dstrack.io", "io", "WHOIS"),  # "No match for"
     ],

@@ -25,7 +25,7 @@ from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served
 from tests.support.clock import Clock
 from tracking.core.clock import use_clock
 from tracking.core.ids import encode_id
-from tracking.manage import devices
+from tracking.manage import updates
 from tracking.probes.tls import TlsHandshake, TlsProbe
 from tracking.refresh.services import Services
 
@@ -582,7 +582,7 @@ async def test_forced_updates_run_a_bounded_number_at_a_time(
     ids = [(await helpers.ssl_device(api, org, world.host("good.test")))["id"] for _ in range(6)]
     probe = InFlight(services.tls)
     monkeypatch.setattr(services, "tls", probe)
-    monkeypatch.setattr(devices, "FORCED_UPDATE_CONCURRENCY", 2)
+    monkeypatch.setattr(updates, "FORCED_UPDATE_CONCURRENCY", 2)
 
     results = await force(api, *ids)
 

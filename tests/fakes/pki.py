@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 KeyKind = Literal["rsa", "rsa1024", "ec256", "ec384", "ed25519"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -95,8 +95,19 @@ def issue(
     serial: int | None = None,
     ca: bool = False,
     path_length: int | None = None,
+    extended_key_usages: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
+    ocsp_urls: Sequence[str] = (),
+    ca_issuers_urls: Sequence[str] = (),
+    crl_urls: Sequence[str] = (),
+    ocsp_no_check: bool = False,
 ) -> Issued:
-    """A certificate for ``subject``, signed by ``issuer`` (self-signed when None)."""
+    """A certificate for ``subject``, signed by ``issuer`` (self-signed when None).
+
+    ``extended_key_usages`` applies to non-CA certificates (``()`` leaves the extension out);
+    ``ocsp_urls``/``ca_issuers_urls`` make an Authority Information Access extension,
+    ``crl_urls`` a CRL Distribution Points one, ``ocsp_no_check`` the id-pkix-ocsp-nocheck
+    extension a delegated OCSP responder carries.
+    """
     private_key = key(key_kind, key_slot)
     signer = issuer.key if issuer else private_key
     issuer_name = issuer.cert.subject if issuer else subject
@@ -137,10 +148,13 @@ def issue(
             ),
             critical=True,
         )
-    else:
+    elif extended_key_usages:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False
         )
+    builder = _revocation_extensions(
+        builder, ocsp_urls, ca_issuers_urls, crl_urls, ocsp_no_check=ocsp_no_check
+    )
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     if sans:
@@ -159,6 +173,38 @@ def issue(
     return Issued(cert=cert, key=private_key)
 
 
+def _revocation_extensions(
+    builder: x509.CertificateBuilder,
+    ocsp_urls: Sequence[str],
+    ca_issuers_urls: Sequence[str],
+    crl_urls: Sequence[str],
+    *,
+    ocsp_no_check: bool,
+) -> x509.CertificateBuilder:
+    access = [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
+        )
+        for u in ocsp_urls
+    ] + [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
+        )
+        for u in ca_issuers_urls
+    ]
+    if access:
+        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+    if crl_urls:
+        points = [
+            x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
+            for u in crl_urls
+        ]
+        builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
+    if ocsp_no_check:
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+    return builder
+
+
 @dataclass(frozen=True)
 class Chain:
     """A root, an intermediate signed by it, and helpers to issue leaves under them."""
@@ -169,6 +215,18 @@ class Chain:
     def leaf(self, cn: str, **kwargs: object) -> Issued:
         kwargs.setdefault("dns_names", [cn])
         return issue(name(cn), issuer=self.intermediate, key_slot=1, **kwargs)  # type: ignore[arg-type]
+
+    def ocsp_responder(self, cn: str = "dstrack Test OCSP Responder", **kwargs: object) -> Issued:
+        """A delegated OCSP responder certificate (EKU id-kp-OCSPSigning, ocsp-nocheck) issued
+        by the intermediate, so it may sign answers about the intermediate's leaves."""
+        kwargs.setdefault("key_slot", 20)
+        kwargs.setdefault("ocsp_no_check", True)
+        return issue(
+            name(cn),
+            issuer=self.intermediate,
+            extended_key_usages=[ExtendedKeyUsageOID.OCSP_SIGNING],
+            **kwargs,  # type: ignore[arg-type]
+        )
 
 
 @cache

@@ -39,6 +39,7 @@ class RdapFault(StrEnum):
     REDIRECT = "redirect"  # 302 to /redirected/<domain>, which serves the answer
     REDIRECT_ELSEWHERE = "redirect_elsewhere"  # the same, but on host `localhost`
     REDIRECT_LOOP = "redirect_loop"
+    REDIRECT_TO = "redirect_to"  # 302 to the location given with `redirect` (any scheme, port)
     HUGE = "huge"  # 3 MiB body with a Content-Length
     HUGE_STREAM = "huge_stream"  # 3 MiB body, no Content-Length (read until close)
 
@@ -63,6 +64,7 @@ class FakeRdapServer:
         self.slow_seconds = slow_seconds
         self.answers: dict[tuple[str | None, str], dict[str, Any]] = {}
         self.faults: dict[str, RdapFault] = {}
+        self.locations: dict[str, str] = {}
         self.bootstrap_fault: RdapFault | None = None
         self.requests: list[str] = []
         self._stop = threading.Event()
@@ -114,6 +116,11 @@ class FakeRdapServer:
 
     def set_fault(self, name: str, fault: RdapFault) -> None:
         self.faults[name.lower()] = fault
+
+    def redirect(self, name: str, location: str) -> None:
+        """Answer the domain query for ``name`` with a 302 to ``location``."""
+        self.set_fault(name, RdapFault.REDIRECT_TO)
+        self.locations[name.lower()] = location
 
     def bootstrap(self) -> dict[str, Any]:
         services = [
@@ -191,6 +198,8 @@ def _handler(fake: FakeRdapServer) -> type[BaseHTTPRequestHandler]:
                 self._redirect(f"http://localhost:{fake.port}/redirected/{path.rsplit('/', 1)[-1]}")
             elif fault is RdapFault.REDIRECT_LOOP:
                 self._redirect(path)
+            elif fault is RdapFault.REDIRECT_TO:
+                self._redirect(fake.locations[path.rsplit("/", 1)[-1].lower()])
             elif fault is RdapFault.HUGE:
                 self._send(200, b" " * HUGE_SIZE)
             elif fault is RdapFault.HUGE_STREAM:

@@ -116,6 +116,8 @@ class Connection:
 class _ThreadedServer:
     """Accepts connections in a thread and handles each one in its own thread."""
 
+    record_type: type[Connection] = Connection  # what a subclass records per connection
+
     def __init__(self, host: str = HOST) -> None:
         self.host = host
         self._listener: socket.socket | None = None
@@ -190,7 +192,7 @@ class _ThreadedServer:
                     conn, peer = listener.accept()
                 except OSError:  # the client gave up between select() and accept()
                     continue
-                record = Connection(peer=peer[:2])
+                record = self.record_type(peer=peer[:2])
                 with self._lock:
                     if self._closing:
                         conn.close()
@@ -212,6 +214,34 @@ class _ThreadedServer:
 
     def handle(self, conn: socket.socket, record: Connection) -> None:
         raise NotImplementedError
+
+
+def server_context(
+    cert: ServedCertificate,
+    minimum_version: ssl.TLSVersion | None = None,
+    maximum_version: ssl.TLSVersion | None = None,
+    *,
+    stem: Path | None = None,
+) -> ssl.SSLContext:
+    """A server-side context sending ``cert``'s chain; weak keys and old protocols welcome.
+
+    ``load_cert_chain()`` only reads files: they go to ``stem`` (.crt/.key) or a temporary
+    directory removed at once.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated, which is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if minimum_version is not None:
+            context.minimum_version = minimum_version
+        if maximum_version is not None:
+            context.maximum_version = maximum_version
+    with tempfile.TemporaryDirectory(prefix="dstrack-tls-") as tmp:
+        stem = stem or Path(tmp) / "server"
+        stem.with_suffix(".crt").write_text(cert.chain_pem)
+        stem.with_suffix(".key").write_bytes(cert.key_pem)
+        context.load_cert_chain(stem.with_suffix(".crt"), stem.with_suffix(".key"))
+    return context
 
 
 class FakeTlsServer(_ThreadedServer):
@@ -255,19 +285,7 @@ class FakeTlsServer(_ThreadedServer):
         return super().start()
 
     def _context(self, cert: ServedCertificate, stem: Path) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # weak test keys and old protocols welcome
-        with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated, which is the point
-            warnings.simplefilter("ignore", DeprecationWarning)
-            minimum, maximum = self._versions
-            if minimum is not None:
-                context.minimum_version = minimum
-            if maximum is not None:
-                context.maximum_version = maximum
-        stem.with_suffix(".crt").write_text(cert.chain_pem)
-        stem.with_suffix(".key").write_bytes(cert.key_pem)
-        context.load_cert_chain(stem.with_suffix(".crt"), stem.with_suffix(".key"))
-        return context
+        return server_context(cert, *self._versions, stem=stem)
 
     def _pick_certificate(
         self, tls: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _: ssl.SSLContext

@@ -150,21 +150,28 @@ def test_there_is_a_single_head() -> None:
 
 
 def _details_row(engine: Engine, sans: list[str], chain_pem: str = "") -> None:
-    """A device with an audit whose SANs are ``sans``, inserted as the tables stand."""
-    tables = SQLModel.metadata.tables
+    """A device with an audit whose SANs are ``sans``, inserted as the tables stand (read from
+    the database: later columns of the models do not exist yet)."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with engine.begin() as connection:
+        stood = sa.MetaData()
+        stood.reflect(connection, only=["organizations", "products", "devices", "ssl_details"])
+        tables = stood.tables
         connection.execute(
             tables["organizations"].insert(),
             {"id": 1, "name": "o", "type": "CUSTOMER", "created_at": now},
         )
-        connection.execute(tables["products"].insert(), {"id": 1, "name": "p", "created_at": now})
+        connection.execute(
+            tables["products"].insert(),
+            {"id": 1, "name": "p", "is_system": False, "created_at": now},
+        )
         connection.execute(
             tables["devices"].insert(),
             {
                 "id": 7,
                 "category": "SSL_CERTIFICATE",
                 "name": "d",
+                "active": True,
                 "organization_id": 1,
                 "product_id": 1,
                 "created_at": now,
@@ -181,6 +188,8 @@ def _details_row(engine: Engine, sans: list[str], chain_pem: str = "") -> None:
                 "signature_algorithm": "sha256RSA",
                 "fingerprint_sha256": "AA",
                 "chain_pem": chain_pem,
+                "chain_length": 1,
+                "trusted": False,
                 "retrieved_at": now,
                 "subject_alternative_names": sans,
             },
@@ -233,7 +242,9 @@ def test_0003_keeps_a_dns_name_that_reads_like_ipv6(url: str, engine: Engine) ->
 def test_0005_keeps_the_tokens_there_unmarked(url: str, engine: Engine) -> None:
     """Tokens stored before the column existed keep working and count as made by hand."""
     config = alembic_config(url)
-    command.upgrade(config, "0003")
+    before = ScriptDirectory.from_config(config).get_revision("0005").down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with engine.begin() as connection:
         connection.execute(
@@ -268,7 +279,7 @@ def test_0005_keeps_the_tokens_there_unmarked(url: str, engine: Engine) -> None:
         ("a" * 64, False, None)
     ]
 
-    command.downgrade(config, "0003")
+    command.downgrade(config, before)
     engine.dispose()
     columns = {c["name"] for c in sa.inspect(engine).get_columns("api_tokens")}
     assert "from_environment" not in columns

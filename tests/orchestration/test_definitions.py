@@ -1,5 +1,5 @@
-"""The code location loads, names what CONTRACT.md section 5 names, and the instance config
-(deploy/dagster/dagster.yaml) bounds how many refresh runs execute at once."""
+"""The code location loads, names what operators rely on (README: "Refreshes in Dagster"), and the
+instance config (deploy/dagster/dagster.yaml) bounds how many refresh runs execute at once."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from tests.support.clock import Clock
 from tracking.core.ids import encode_id
 from tracking.core.schedule import RETRY_INTERVAL
 from tracking.manage.access import Viewer
-from tracking.manage.devices import set_device_active
+from tracking.manage.edits import set_device_active
 from tracking.refresh import jobs
 from tracking.refresh.services import Services
 

@@ -23,7 +23,8 @@ from tests.fakes import pki
 from tests.orchestration.helpers import Devices, gid, run_requests, tick, update_job
 from tests.support.clock import Clock
 from tracking.manage.access import Viewer
-from tracking.manage.devices import set_device_active, set_tracking_enabled
+from tracking.manage.edits import set_device_active
+from tracking.manage.updates import set_tracking_enabled
 from tracking.refresh import jobs
 from tracking.refresh.services import Services
 

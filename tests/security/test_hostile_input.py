@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +21,7 @@ from sqlmodel import Session, select
 
 from api.app import MAX_BODY_BYTES, create_app
 from models import ActivityNote, Organization
-from tests.conftest import ADMIN_TOKEN, GraphQLClient
+from tests.conftest import ADMIN_TOKEN, GraphQLClient, api_client, services_with
 from tests.fakes import pki
 from tests.security.support import (
     CREATE_CONTRACT,
@@ -42,7 +41,6 @@ from tests.security.support import (
 )
 from tracking.core.errors import ErrorCode
 from tracking.core.ids import encode_id
-from tracking.core.ratelimit import SlidingWindowLimit
 from tracking.manage import inventory
 from tracking.manage import queries as tracking_queries
 from tracking.refresh.services import Services
@@ -625,33 +623,25 @@ async def test_more_than_100_forced_updates_in_one_request_are_refused(
     assert len(ok["forceUpdate"]["results"]) == 100
 
 
-async def test_forced_updates_are_limited_per_user(
-    api: GraphQLClient, services: Services, target: Target, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(
-        services, "forced_updates", SlidingWindowLimit(limit=3, window=timedelta(minutes=10))
-    )
-    alice = await make_user(api, "alice")
-    bob = await make_user(api, "bob")
+async def test_forced_updates_are_limited_per_user(services: Services, target: Target) -> None:
+    limited = services_with(services, retrievals_per_10_min=3)
+    async with api_client(limited) as api:
+        alice = await make_user(api, "alice")
+        bob = await make_user(api, "bob")
 
-    first = await alice.ok(FORCE_UPDATE, ids=[target.ssl, target.ssl])
-    assert [r["errors"] for r in first["forceUpdate"]["results"]] == [[], []]
-    notes = _notes(services)
-    refused = await alice.execute(FORCE_UPDATE, ids=[target.ssl, target.ssl])
-    assert refused["data"] is None
-    [error] = refused["errors"]
-    assert error["extensions"]["code"] == "RATE_LIMITED"
-    assert "at most 3" in error["message"]
-    assert _notes(services) == notes  # the refused request updated nothing
-    # What is left of the window can still be used, and other users have their own.
-    assert (await alice.ok(FORCE_UPDATE, ids=[target.ssl]))["forceUpdate"]["results"][0][
-        "errors"
-    ] == []
-    assert (await alice.execute(FORCE_UPDATE, ids=[target.ssl]))["errors"][0]["extensions"][
-        "code"
-    ] == "RATE_LIMITED"
-    for _ in range(3):
-        assert (await bob.ok(FORCE_UPDATE, ids=[target.ssl]))["forceUpdate"]["results"][0][
-            "errors"
-        ] == []
+        for _ in range(3):
+            first = await alice.ok(FORCE_UPDATE, ids=[target.ssl])
+            assert [r["errors"] for r in first["forceUpdate"]["results"]] == [[]]
+        notes = _notes(services)
+        refused = await alice.execute(FORCE_UPDATE, ids=[target.ssl])
+        assert refused["data"] is None
+        [error] = refused["errors"]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert "at most 3" in error["message"]
+        assert _notes(services) == notes  # the refused request updated nothing
+        # Other users have their own budget.
+        for _ in range(3):
+            assert (await bob.ok(FORCE_UPDATE, ids=[target.ssl]))["forceUpdate"]["results"][0][
+                "errors"
+            ] == []
     assert all_counts(services)["devices"] == 3

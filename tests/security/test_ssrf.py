@@ -1,10 +1,10 @@
 """Server-side request forgery: what users type never makes dstrack connect into private space.
 
-The guard (CONTRACT section 6) applies to targets derived from user input - certificate hosts,
-a domain's own web server, servers named by registry answers (RDAP redirects and links, WHOIS
+The guard (README: "Private-address guard") applies to targets derived from user input - certificate
+hosts, a domain's own web server, servers named by registry answers (RDAP redirects and links, WHOIS
 referrals) - and not to the servers an operator configures (RDAP bootstrap, WHOIS server, DNS
-servers), which in these tests all live on 127.0.0.1 and must keep working. Every network read
-also has a time and a size limit.
+servers), which in these tests all live on 127.0.0.1 and must keep working. Every network read also
+has a time and a size limit.
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ async def _domain(api: GraphQLClient, org: str, name: str) -> dict[str, Any]:
 async def test_a_domain_pointing_at_private_space_is_saved_without_contacting_it(
     guarded_api: GraphQLClient, google: World, connects: list[str]
 ) -> None:
-    """CONTRACT section 6: a well-formed domain is saved whatever its look-ups give. Its own web
+    """A well-formed domain is saved whatever its look-ups give. Its own web
     server (127.0.0.1 here) is user-derived and refused; the operator's RDAP, WHOIS and DNS
     servers (also on 127.0.0.1) are not guarded and answer."""
     org = await _organization(guarded_api)
@@ -379,7 +379,7 @@ PLAYING_PUBLIC = frozenset({"127.0.0.2", "127.0.0.3"})
 @pytest.fixture
 def internet(monkeypatch: pytest.MonkeyPatch) -> None:
     real = guard.is_public_address
-    monkeypatch.setattr(whois, "is_public_address", lambda a: a in PLAYING_PUBLIC or real(a))
+    monkeypatch.setattr(guard, "is_public_address", lambda a: a in PLAYING_PUBLIC or real(a))
 
 
 def _referral_settings() -> Settings:

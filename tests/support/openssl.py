@@ -1,4 +1,4 @@
-"""The ``openssl`` binary as an oracle for certificate decoding (CONTRACT section 4)."""
+"""The ``openssl`` binary as an oracle for certificate decoding: dstrack shows what it prints."""
 
 from __future__ import annotations
 

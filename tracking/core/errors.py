@@ -1,6 +1,6 @@
 """Errors the domain reports to users, each with a stable code and a message.
 
-The codes and messages of CONTRACT.md section 3 are reproduced verbatim: clients match on them.
+The codes and messages (README: "Validation errors") are stable: clients match on them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     SAVE_FAILED = "SAVE_FAILED"
     UPDATE_FAILED = "UPDATE_FAILED"
     RATE_LIMITED = "RATE_LIMITED"
+    NOTIFICATION_FAILED = "NOTIFICATION_FAILED"
 
 
 MESSAGES: dict[ErrorCode, str] = {

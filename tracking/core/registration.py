@@ -1,4 +1,6 @@
-"""Domain registration details: the value object and its parsers (RDAP JSON, WHOIS text). No I/O.
+"""Domain registration details: the value object, its RDAP parser and its changes. No I/O.
+
+WHOIS answers are read by :mod:`tracking.core.whois_text`, into the same value object.
 
 Both sources end up in one shape so that a domain whose look-up moves from RDAP to WHOIS (or
 back) does not show spurious changes: statuses use the RDAP names of RFC 8056 (a WHOIS
@@ -15,9 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import idna
-from whois import exceptions as whois_exceptions
-from whois import parser as whois_parser
 
+from tracking.core.changes import Change
 from tracking.core.errors import ErrorCode, ProbeError
 
 SOURCES = ("RDAP", "WHOIS", "MANUAL")
@@ -39,6 +40,8 @@ class LookupFailureKind:
     EMPTY_ANSWER = "empty_answer"
     NO_SERVER = "no_server"
     PRIVATE_ADDRESS = "private_address"
+    # Not a failure on its own: RDAP has no record (404), noted beside what WHOIS said.
+    NOT_FOUND = "not_found"
 
 
 class RegistryLookupError(ProbeError):
@@ -70,8 +73,8 @@ class RegistrationDetails:
     def __post_init__(self) -> None:
         # Normalize whatever the caller passed, so equal details compare equal.
         set_ = object.__setattr__
-        set_(self, "registrar", _clean_text(self.registrar))
-        set_(self, "registrant_organization", _clean_text(self.registrant_organization))
+        set_(self, "registrar", clean_text(self.registrar))
+        set_(self, "registrant_organization", clean_text(self.registrant_organization))
         for name in ("created_at", "updated_at", "expires_at"):
             set_(self, name, _as_utc(getattr(self, name)))
         set_(self, "name_servers", normalize_name_servers(self.name_servers))
@@ -82,34 +85,6 @@ class RegistrationDetails:
     def is_empty(self) -> bool:
         """True when no field but ``source`` carries information."""
         return all(getattr(self, f.name) in (None, ()) for f in fields(self) if f.name != "source")
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready: ISO-8601 dates with offset, lists for tuples."""
-        return {
-            "registrar": self.registrar,
-            "registrant_organization": self.registrant_organization,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "expires_at": _iso(self.expires_at),
-            "name_servers": list(self.name_servers),
-            "statuses": list(self.statuses),
-            "dnssec": self.dnssec,
-            "source": self.source,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RegistrationDetails:
-        return cls(
-            registrar=data.get("registrar"),
-            registrant_organization=data.get("registrant_organization"),
-            created_at=_from_iso(data.get("created_at")),
-            updated_at=_from_iso(data.get("updated_at")),
-            expires_at=_from_iso(data.get("expires_at")),
-            name_servers=tuple(data.get("name_servers") or ()),
-            statuses=tuple(data.get("statuses") or ()),
-            dnssec=data.get("dnssec"),
-            source=data.get("source") or "MANUAL",
-        )
 
 
 def merge_details(primary: RegistrationDetails, extra: RegistrationDetails) -> RegistrationDetails:
@@ -176,7 +151,8 @@ _RDAP_NAMES = frozenset(_EPP_TO_RDAP.values())
 _STATUS_URL = re.compile(r"\(?\s*https?://\S*\s*\)?")
 
 
-def _clean_text(value: object) -> str | None:
+def clean_text(value: object) -> str | None:
+    """A registry's text with its whitespace folded, or None when blank, redacted or "n/a"."""
     if value is None:
         return None
     text = " ".join(str(value).split())
@@ -191,18 +167,6 @@ def _as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:  # registries that print no offset mean UTC
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _from_iso(value: object) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
@@ -231,7 +195,7 @@ def normalize_status(value: str) -> str:
 
 
 def normalize_statuses(values: Iterable[str]) -> tuple[str, ...]:
-    return _unique(normalize_status(str(v)) for v in values if _clean_text(v))
+    return _unique(normalize_status(str(v)) for v in values if clean_text(v))
 
 
 # --- RDAP (RFC 9083) ---------------------------------------------------------------------------
@@ -309,7 +273,7 @@ def _vcard_values(entity: Mapping[str, Any], prop: str) -> list[str]:
 def _rdap_registrar(data: Mapping[str, Any]) -> str | None:
     for entity in _entities_with_role(data, "registrar"):
         for value in (*_vcard_values(entity, "fn"), *_vcard_values(entity, "org")):
-            if _clean_text(value):
+            if clean_text(value):
                 return value
         # .cz publishes only the registrar's handle; it still names the registrar.
         if isinstance(entity.get("handle"), str) and entity["handle"].strip():
@@ -320,7 +284,7 @@ def _rdap_registrar(data: Mapping[str, Any]) -> str | None:
 def _rdap_registrant(data: Mapping[str, Any]) -> str | None:
     for entity in _entities_with_role(data, "registrant"):
         for value in (*_vcard_values(entity, "org"), *_vcard_values(entity, "fn")):
-            if _clean_text(value):
+            if clean_text(value):
                 return value
     return None
 
@@ -332,202 +296,6 @@ def _rdap_dnssec(secure_dns: object) -> bool | None:
     if isinstance(signed, bool):
         return signed
     if _list(secure_dns.get("dsData")) or _list(secure_dns.get("keyData")):
-        return True
-    return None
-
-
-# --- WHOIS ----------------------------------------------------------------------------------------
-
-# Phrases registries use for "no such domain", each matched against one whole line (stripped)
-# from its start, so a disclaimer that merely mentions "not found" cannot make a registered
-# domain look free. From the registries' answers and python-whois's parsers.
-_NOT_FOUND_LINES = re.compile(
-    r"""^(?:%+\s*)?(?:
-        no\ match\b                                       # Verisign, Nominet, .br, .jp "No match!!"
-      | not\ found\b                                      # PIR, Afilias, .ca "Not found: x"
-      | domain\ not\ found\b                              # .io, .org, many gTLDs
-      | the\ queried\ object\ does\ not\ exist\b          # CentralNic (.xyz ...)
-      | no\ data\ found\b                                 # .us, .au
-      | no\ entries\ found\b                              # .fr, .ru, .cz ("%ERROR:101: no entries")
-      | error:\s*\d*:?\s*no\ entries\ found\b
-      | no\ matching\ (?:objects?|record)\b               # .nz, .cat, .cn
-      | nothing\ found\b                                  # .at
-      | no\ such\ domain\b                                # .lu
-      | no\ information\ available\ about\ domain\ name\b # .pl
-      | we\ do\ not\ have\ an\ entry\ in\ our\ database\b # .ch, .li
-      | object\ does\ not\ exist\b
-      | status:\s*(?:free|available)\s*$                  # .de, .eu, .be, .it
-      | domain\ status:\s*(?:available|free)\s*$          # .ca
-      | \S+\ is\ free\s*$                                 # .nl
-      | .*\bis\ available\ for\ (?:registration|purchase)\b
-      | \S+\ is\ not\ registered\.?\s*$
-      | .*\bdoes\ not\ exist\ in\ database\b              # .bg
-    )""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-def is_whois_not_found(text: str) -> bool:
-    """True when a WHOIS answer says the domain is not registered."""
-    return any(_NOT_FOUND_LINES.match(line.strip()) for line in text.splitlines())
-
-
-# Second chance for fields python-whois's per-TLD parser missed (e.g. its .io parser only knows
-# "Registry Expiry Date", old .org answers say "Created On"). Anchored at line starts.
-_FALLBACK = {
-    "created_at": re.compile(
-        r"^\s*(?:Creation Date|Created On|Created|Registered on|Registration Date|"
-        r"Domain Registration Date)\s*:\s*(\S.*?)\s*$",
-        re.IGNORECASE | re.M,
-    ),
-    "updated_at": re.compile(
-        r"^\s*(?:Updated Date|Last Updated On|Last updated|Last Modified|Changed)"
-        r"\s*:\s*(\S.*?)\s*$",
-        re.IGNORECASE | re.M,
-    ),
-    "expires_at": re.compile(
-        r"^\s*(?:Registry Expiry Date|Registrar Registration Expiration Date|Expiration Date|"
-        r"Expiry date|Expires On|Expires|paid-till|Expire Date)\s*:\s*(\S.*?)\s*$"
-        # JPRS (co.jp, ac.jp, ...): "[State]  Connected (2026/03/31)", the date is the expiry.
-        r"|^\s*\[(?:State|状態)\]\s*Connected\s*\((\d{4}/\d{2}/\d{2})\)\s*$",
-        re.IGNORECASE | re.M,
-    ),
-    "registrant_organization": re.compile(
-        r"^\s*Registrant\s*Organi[sz]ation\s*:[ \t]*(\S.*?)\s*$", re.IGNORECASE | re.M
-    ),
-    "registrar": re.compile(
-        r"^\s*(?:Registrar|Sponsoring Registrar|Registrar Name)\s*:[ \t]*(\S.*?)\s*$",
-        re.IGNORECASE | re.M,
-    ),
-    "dnssec": re.compile(r"^\s*DNSSEC\s*:\s*(\S.*?)\s*$", re.IGNORECASE | re.M),
-}
-_DNSSEC_TRUE = ("signeddelegation", "signed", "yes", "true", "active", "1")
-_DNSSEC_FALSE = ("unsigned", "no", "false", "inactive", "0", "unsigned delegation")
-
-
-def parse_whois_text(domain: str, text: str) -> RegistrationDetails:
-    """Registration details from a WHOIS answer, with python-whois's per-TLD parsers.
-
-    A field can come several times (contact blocks repeat "Changed:", registries print a
-    registry and a registrar expiry date). The *first* value in the text is kept: the domain's
-    own block comes first. Choosing, say, the earliest future expiry would make parsing depend
-    on the clock; merging a registrar's answer is :func:`merge_details`' job.
-    """
-    text = text.replace("\r\n", "\n")  # many port-43 servers end lines with CRLF
-    name = ascii_domain(domain)
-    entry = _python_whois(name, text)
-
-    def first(*keys: str) -> Any:
-        for key in keys:
-            value = entry.get(key)
-            if isinstance(value, list):
-                value = next((v for v in value if v not in (None, "")), None)
-            if value not in (None, ""):
-                return value
-        return None
-
-    def date(key: str, fallback: str) -> datetime | None:
-        value = first(key)
-        if isinstance(value, datetime):
-            return value
-        return _fallback_date(text, fallback)
-
-    own_record = _own_record(text, name)
-    registrant = _fallback_text(text, "registrant_organization")
-    if registrant is None:
-        registrant = first("registrant_organization", "registrant_org")
-    details = RegistrationDetails(
-        registrar=(
-            (own_record is not None and _fallback_text(own_record, "registrar"))
-            or first("registrar")
-            or _fallback_text(text, "registrar")
-        ),
-        registrant_organization=registrant,
-        created_at=date("creation_date", "created_at"),
-        updated_at=date("updated_date", "updated_at"),
-        expires_at=date("expiration_date", "expires_at"),
-        name_servers=tuple(_strings(entry.get("name_servers"))),
-        statuses=tuple(_strings(entry.get("status"))),
-        dnssec=_whois_dnssec(first("dnssec") or _fallback_text(text, "dnssec"), text),
-        source="WHOIS",
-    )
-    if details.is_empty() or (
-        details.expires_at is None
-        and details.created_at is None
-        and details.registrar is None
-        and not details.name_servers
-    ):
-        raise ParseError("the WHOIS answer holds no registration data")
-    return details
-
-
-def _python_whois(domain: str, text: str) -> dict[str, Any]:
-    try:
-        return dict(whois_parser.WhoisEntry.load(domain, text))
-    except whois_exceptions.WhoisDomainNotFoundError:
-        # python-whois's own "not found" tests are loose substrings; is_whois_not_found decides.
-        return {}
-    except (whois_exceptions.PywhoisError, ValueError, TypeError, OverflowError):
-        # An unknown date format aborts the whole parse: keep what the fallbacks find.
-        return {}
-
-
-def _strings(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [str(v) for v in value if v not in (None, "")]
-    return [str(value)]
-
-
-def _fallback_text(text: str, key: str) -> str | None:
-    for match in _FALLBACK[key].finditer(text):
-        value = _clean_text(_matched(match))
-        if value:
-            return value
-    return None
-
-
-def _fallback_date(text: str, key: str) -> datetime | None:
-    for match in _FALLBACK[key].finditer(text):
-        try:
-            value = whois_parser.cast_date(_matched(match))
-        except (whois_exceptions.PywhoisError, ValueError, OverflowError):
-            continue
-        if isinstance(value, datetime):
-            return value
-    return None
-
-
-def _matched(match: re.Match[str]) -> str:
-    """The value a fallback pattern found (the group of whichever alternative matched)."""
-    return next(group for group in match.groups() if group is not None)
-
-
-def _own_record(text: str, domain: str) -> str | None:
-    """The lines of the record that starts with "Domain Name: <domain>", up to a blank line.
-
-    Old thin-registry answers list look-alike names ("Server Name: MICROSOFT.COM.ZZZ.NET"),
-    each with its own "Registrar:", and a registrar's answer appended after the registry's
-    names one again; python-whois keeps the last value it sees. The domain's own record says
-    which registrar is its own.
-    """
-    match = re.search(
-        rf"^[ \t]*Domain Name:[ \t]*{re.escape(domain)}\.?[ \t]*$(.*?)(?:^[ \t]*$|\Z)",
-        text,
-        re.IGNORECASE | re.M | re.S,
-    )
-    return match.group(1) if match else None
-
-
-def _whois_dnssec(value: object, text: str) -> bool | None:
-    if value is not None:
-        word = str(value).strip().lower()
-        if word.startswith(_DNSSEC_FALSE):
-            return False
-        if word.startswith(_DNSSEC_TRUE):
-            return True
-    if re.search(r"^\s*Dnskey\s*:", text, re.IGNORECASE | re.M):  # DENIC lists the keys
         return True
     return None
 
@@ -546,10 +314,8 @@ _LABELS = (
 )
 
 
-def registration_changes(
-    old: RegistrationDetails | None, new: RegistrationDetails
-) -> list[tuple[str, str | None, str | None]]:
-    """``(label, old text, new text)`` for every field that differs, in display order.
+def registration_changes(old: RegistrationDetails | None, new: RegistrationDetails) -> list[Change]:
+    """Every field that differs, in display order.
 
     ``source`` is left out on purpose: RDAP and WHOIS describing the same registration is not
     a change of the domain. With no previous details every filled field of ``new`` is listed.
@@ -559,7 +325,7 @@ def registration_changes(
         before = _display(getattr(old, name)) if old is not None else None
         after = _display(getattr(new, name))
         if before != after:
-            changes.append((label, before, after))
+            changes.append(Change(name, label, before, after))
     return changes
 
 
@@ -581,11 +347,10 @@ __all__ = [
     "RegistrationDetails",
     "RegistryLookupError",
     "ascii_domain",
-    "is_whois_not_found",
+    "clean_text",
     "merge_details",
     "normalize_name_servers",
     "normalize_statuses",
     "parse_rdap_domain",
-    "parse_whois_text",
     "registration_changes",
 ]

@@ -1,4 +1,4 @@
-"""Configuration from environment variables (CONTRACT.md section 1); every one is optional."""
+"""Configuration from ``DSTRACK_*`` environment variables (README: "Configuration")."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_RDAP_BOOTSTRAP_URL = "https://data.iana.org/rdap/dns.json"
 
@@ -29,6 +30,10 @@ class Settings:
     ca_bundle: Path | None = None
     # The port where a domain's certificate is looked for (443 on the internet).
     domain_tls_port: int = 443
+    # Retrievals (forced updates, creations and edits that reach the network) per user.
+    retrievals_per_10_min: int = 500
+    # Origins whose browser front-ends may call the GraphQL API (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,7 +53,16 @@ class Settings:
             probe_timeout_s=float(env.get("DSTRACK_PROBE_TIMEOUT_S") or 10),
             ca_bundle=Path(env["DSTRACK_CA_BUNDLE"]) if env.get("DSTRACK_CA_BUNDLE") else None,
             domain_tls_port=int(env.get("DSTRACK_DOMAIN_TLS_PORT") or 443),
+            retrievals_per_10_min=_positive(env, "DSTRACK_RETRIEVALS_PER_10_MIN", 500),
+            cors_origins=parse_origins(env.get("DSTRACK_CORS_ORIGINS", "")),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def parse_host_port(text: str, *, default_port: int) -> tuple[str, int]:
@@ -74,3 +88,43 @@ def parse_nameservers(text: str) -> tuple[Nameserver, ...]:
             host, port = parse_host_port(item, default_port=53)
             servers.append(Nameserver(host, port))
     return tuple(servers)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """``DSTRACK_CORS_ORIGINS``: comma-separated ``scheme://host[:port]``, as browsers send them.
+
+    Scheme and host are lowercased and a default port is dropped (``https://App.example.com:443``
+    is ``https://app.example.com``); anything else than an origin - a path, ``*`` - is an error.
+    """
+    origins: list[str] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            parts = urlsplit(item)
+            port = parts.port
+        except ValueError as error:
+            raise ValueError(f"DSTRACK_CORS_ORIGINS: {item!r} is not an origin ({error})") from None
+        if (
+            parts.scheme not in _DEFAULT_PORTS
+            or not parts.hostname
+            or parts.username is not None
+            or parts.password is not None
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                f"DSTRACK_CORS_ORIGINS: {item!r} is not an origin like https://app.example.com"
+            )
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        origin = f"{parts.scheme}://{host}"
+        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+            origin += f":{port}"
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)

@@ -1,7 +1,7 @@
 """Parse and normalize what users type: an SSL Source (PEM or host) and a domain name.
 
 Pure: no sockets, no DNS. Failures are ``ValidationError`` s carrying the codes and messages
-of CONTRACT.md section 3; nothing here decides whether a host exists (``lalala.com`` parses).
+of README's "Validation errors"; nothing here decides whether a host exists (``lalala.com`` parses).
 """
 
 from __future__ import annotations
@@ -46,10 +46,19 @@ class PemSource:
     certificate: x509.Certificate
 
 
+# How a host's TLS handshake is reached: "tls" at once (``host[:port]``), or by a URI scheme,
+# with its default port. A STARTTLS protocol is one more entry here and one opener in
+# ``tracking.probes.openers``.
+TLS_AT_ONCE = "tls"
+SCHEMES: dict[str, int] = {"https": 443, "http": 443}
+PROTOCOL_OF_SCHEME = {"http": "https"}  # an http:// address means its https:// site
+
+
 @dataclass(frozen=True)
 class HostSource:
     host: str  # lower-case A-labels without trailing dot, or an IP address (IPv6 unbracketed)
     port: int = DEFAULT_PORT
+    protocol: str = TLS_AT_ONCE  # TLS_AT_ONCE or a scheme of SCHEMES
 
     @property
     def display(self) -> str:
@@ -64,7 +73,7 @@ SslSource = PemSource | HostSource
 
 
 def parse_ssl_source(text: str) -> SslSource:
-    """A PEM certificate (CONTRACT section 6: contains ``-----BEGIN``/``-----END``) or a host."""
+    """A PEM certificate (it contains ``-----BEGIN``/``-----END``) or a host."""
     if "-----BEGIN" in text or "-----END" in text:
         certificate = load_pem_certificate(text)
         # Re-encoding drops text pasted around the block and normalizes wrapping and line
@@ -83,32 +92,36 @@ def _parse_host(text: str) -> HostSource:
     # Bare IPv6 first: "fe80::1" would otherwise look like the scheme "fe80".
     if (v6 := _ipv6(rest)) is not None:
         return HostSource(v6)
+    protocol, default_port = TLS_AT_ONCE, DEFAULT_PORT
     scheme = _SCHEME.fullmatch(rest)
     if scheme and not _PORT_THEN_PATH.fullmatch(scheme[2]):
         # A URI, so the scheme decides: the reference's "htps:\\datto.com" lands here.
-        if scheme[1].lower() not in ("http", "https"):
+        name = scheme[1].lower()
+        if name not in SCHEMES:
             raise ValidationError(ErrorCode.HTTP_WEB_REQUEST_ERROR, field="sslSource")
         if not scheme[2].startswith("//"):
             raise _uri_error()
         rest = scheme[2][2:]
+        protocol, default_port = PROTOCOL_OF_SCHEME.get(name, name), SCHEMES[name]
     if "\\" in rest:
         raise _uri_error()
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     if "@" in authority:  # userinfo: never sent anywhere, and a classic spoofing trick
         raise _uri_error()
     try:
-        return _host_and_port(authority)
+        host, port = _host_and_port(authority, default_port)
     except ValueError as exc:
         raise _uri_error() from exc
+    return HostSource(host, port, protocol)
 
 
-def _host_and_port(authority: str) -> HostSource:
+def _host_and_port(authority: str, default_port: int) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6]``, ``[v6]:port``; ValueError otherwise."""
     if bracketed := _BRACKETED.fullmatch(authority):
         v6 = _ipv6(bracketed[1])
         if v6 is None:
             raise ValueError("not an IPv6 address in brackets")
-        return HostSource(v6, _port(bracketed[2]))
+        return v6, _port(bracketed[2], default_port)
     name, colon, port_text = authority.partition(":")
     host = _to_ascii(name)
     if _NUMBER_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
@@ -116,12 +129,12 @@ def _host_and_port(authority: str) -> HostSource:
         # WHATWG URL standard), which also rules out "1.2.3", "256.0.0.1", "010.0.0.1",
         # "0x7f000001".
         host = str(ipaddress.IPv4Address(host))
-    return HostSource(host, _port(port_text if colon else None))
+    return host, _port(port_text if colon else None, default_port)
 
 
-def _port(text: str | None) -> int:
+def _port(text: str | None, default: int = DEFAULT_PORT) -> int:
     if text is None:
-        return DEFAULT_PORT
+        return default
     if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
         raise ValueError("bad port")
     return int(text)

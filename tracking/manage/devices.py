@@ -1,46 +1,50 @@
-"""Creating and editing devices: validation, the first retrieval, activation, forced updates."""
+"""Creating devices: validation, the first retrieval, and everything saved in one transaction.
+
+``create_device`` (the ``createDevice`` mutation) and ``create_devices`` (an import's rows)
+are one path: validate each, spend the retrieval budget, retrieve concurrently, then write the
+devices in batches with their first audits (a domain's child SSL Certificate device
+included), as the update pipeline writes a batch of refreshes. A row that fails never takes
+another with it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from models import Device, DeviceCategory, DomainDetailsRecord, Organization, UpdateJob
+from models import Device, DeviceCategory
 from models.db import reader, transaction
 from models.inventory import DESCRIPTION_MAX, NAME_MAX
 from tracking.core import clock
-from tracking.core.errors import DstrackError, ErrorCode, ValidationError, not_found
-from tracking.core.sources import DomainName, HostSource, SslSource, parse_domain, parse_ssl_source
+from tracking.core.errors import DstrackError, ErrorCode, ValidationError
 from tracking.core.text import clean_text, optional_name
 from tracking.manage.access import Viewer
-from tracking.manage.inventory import contract_for_device, product_for_device, visible_organization
-from tracking.refresh.certificate import set_source
-from tracking.refresh.domain import apply_manual_registration, find_domain_certificate
-from tracking.refresh.pipeline import (
-    AuditResult,
-    CertificateSnapshot,
-    DomainSnapshot,
-    add_note,
-    apply_certificate,
-    apply_domain,
-    audit_target,
-    retrieve_certificate,
-    retrieve_domain,
-    sync_job,
-    update_audit,
-    update_many,
+from tracking.manage.budget import spend_retrievals
+from tracking.manage.creation_writes import Creation, ValidNewDevice, save_creations
+from tracking.manage.device_rules import (
+    domain_input,
+    domain_retrieval_allowed,
+    ensure_retrieval_allowed,
+    source_input,
 )
+from tracking.manage.inventory import contract_for_device, product_for_device, visible_organization
+from tracking.probes.ares import shared_channels
+from tracking.refresh.certificate import retrieve_certificate
+from tracking.refresh.domain import find_domain_certificate, retrieve_domain
 from tracking.refresh.services import Services
-from tracking.refresh.switch import store_tracking_enabled, tracking_enabled
 
-LOCKED_CATEGORIES = (DeviceCategory.DOMAIN, DeviceCategory.SSL_CERTIFICATE)
-MAX_FORCED_UPDATES = 100
-FORCED_UPDATE_CONCURRENCY = 8
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 16  # retrievals in flight
+BATCH = 64  # created devices written per transaction
+
+Outcome = Device | BaseException  # the device as saved, or why it was not
+Done = Callable[[int, Outcome], None]
 
 
 @dataclass(frozen=True)
@@ -57,85 +61,89 @@ class NewDevice:
     create_ssl_certificate: bool = True
 
 
-@dataclass(frozen=True)
-class DeviceChanges:
-    """Fields of ``updateDevice``; None means "leave as it is"."""
+async def create_device(services: Services, *, viewer: Viewer, new: NewDevice) -> Device:
+    """Validate, retrieve what the outside world says, then save it all in one transaction.
 
-    name: str | None = None
-    product_id: int | None = None
-    contract_id: int | None = None
-    description: str | None = None
-    category: DeviceCategory | None = None
-    ssl_source: str | None = None
-    domain: str | None = None
-    expires_at: datetime | None = None
-    registrar: str | None = None
+    An SSL source that fails validation or retrieval saves nothing. A well-formed domain is
+    saved whatever its look-ups give; the failures are recorded on it.
+    """
+    (outcome,) = await create_devices(services, viewer=viewer, news=[new])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
-# --- validation ----------------------------------------------------------------------------
+async def create_devices(
+    services: Services,
+    *,
+    viewer: Viewer,
+    news: Sequence[NewDevice],
+    on_done: Done | None = None,
+) -> list[Outcome]:
+    """Create each of ``news`` as :func:`create_device` would; outcomes in input order, and
+    ``on_done(index, outcome)`` as each is known. A ``DstrackError`` outcome saved nothing."""
+    outcomes: dict[int, Outcome] = {}
+
+    def done(index: int, outcome: Outcome) -> None:
+        outcomes[index] = outcome
+        if on_done is not None:
+            on_done(index, outcome)
+
+    valid = _validate_all(services, viewer, news, done)
+    _spend(services, viewer, valid, done)
+    saver = _Saver(services, viewer.name, done)
+    queue = iter(valid.items())
+
+    async def worker() -> None:
+        for index, item in queue:
+            try:
+                creation = await _retrieve(services, item)
+            except DstrackError as error:
+                done(index, error)
+                continue
+            saver.add(index, creation)
+
+    with shared_channels():
+        await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, len(valid)))))
+    saver.flush()
+    return [outcomes[i] for i in range(len(news))]
 
 
-def _required(text: str | None, field: str, what: str) -> str:
-    if text is None or not text.strip():
-        raise ValidationError(ErrorCode.REQUIRED, f"{what} is required.", field=field)
-    return text
+def _validate_all(
+    services: Services, viewer: Viewer, news: Sequence[NewDevice], done: Done
+) -> dict[int, ValidNewDevice]:
+    valid: dict[int, ValidNewDevice] = {}
+    with reader(services.engine) as session:  # one session: organizations are read once
+        for index, new in enumerate(news):
+            try:
+                valid[index] = _validated(session, viewer, new)
+            except DstrackError as error:
+                done(index, error)
+    return valid
 
 
-def _parse_source(text: str | None) -> SslSource:
-    return parse_ssl_source(
-        _required(text, "sslSource", "An SSL Source for an SSL Certificate device")
-    )
-
-
-def _parse_domain(text: str | None) -> DomainName:
-    return parse_domain(_required(text, "domain", "A domain for a Domain device"))
-
-
-def _stored_domain(domain: DomainName) -> str:
-    return f"*.{domain.ascii}" if domain.is_wildcard else domain.ascii
-
-
-def _ensure_retrieval_allowed(session: Session, source: SslSource) -> None:
-    if isinstance(source, HostSource) and not tracking_enabled(session):
-        raise ValidationError(ErrorCode.TRACKING_DISABLED, field="sslSource")
-
-
-def _check_category(device: Device, category: DeviceCategory | None) -> None:
-    if category is None or category == device.category:
+def _spend(
+    services: Services, viewer: Viewer, valid: dict[int, ValidNewDevice], done: Done
+) -> None:
+    """The retrievals of all at once; if the budget cannot take them all, each on its own."""
+    networked = [index for index, item in valid.items() if item.reaches_network]
+    try:
+        spend_retrievals(services, viewer, len(networked))
         return
-    if device.category in LOCKED_CATEGORIES or category in LOCKED_CATEGORIES:
-        raise ValidationError(ErrorCode.CATEGORY_LOCKED, field="category")
+    except DstrackError as refused:
+        if len(networked) == 1:
+            done(networked[0], refused)
+            del valid[networked[0]]
+            return
+    for index in networked:
+        try:
+            spend_retrievals(services, viewer, 1)
+        except DstrackError as error:
+            done(index, error)
+            del valid[index]
 
 
-def editable_device(session: Session, viewer: Viewer, device_id: int | None) -> Device:
-    device = session.get(Device, device_id) if device_id else None
-    organization = session.get(Organization, device.organization_id) if device else None
-    if device is None or organization is None or not viewer.may_view(organization.type):
-        raise not_found("id", "Device")
-    if not viewer.may_edit_devices(organization.type):
-        raise ValidationError(
-            ErrorCode.FORBIDDEN, "Your security level does not allow editing devices."
-        )
-    return device
-
-
-# --- creating --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A validated createDevice input."""
-
-    organization: Organization
-    product_id: int
-    name: str | None
-    description: str | None
-    source: SslSource | None = None
-    domain: DomainName | None = None
-    retrieve_domain: bool = False
-
-
-def _plan(services: Services, viewer: Viewer, new: NewDevice) -> _Plan:
+def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevice:
     name = optional_name(new.name, field="name", max_length=NAME_MAX)
     description = clean_text(new.description, field="description", max_length=DESCRIPTION_MAX)
     if new.category == DeviceCategory.STANDARD and name is None:
@@ -150,382 +158,96 @@ def _plan(services: Services, viewer: Viewer, new: NewDevice) -> _Plan:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, "Only Domain devices have a domain.", field="domain"
         )
-    with reader(services.engine) as session:
-        organization = visible_organization(
-            session, viewer, new.organization_id, field="organizationId"
-        )
-        if not viewer.may_add_devices(organization.type):
-            raise ValidationError(
-                ErrorCode.FORBIDDEN, "Your security level does not allow adding devices."
-            )
-        if new.contract_id is not None:
-            contract_for_device(session, viewer, new.contract_id, organization)
-        product = product_for_device(session, new.product_id, new.category)
-        assert product.id is not None
-        plan = _Plan(organization, product.id, name, description)
-        if new.category == DeviceCategory.SSL_CERTIFICATE:
-            source = _parse_source(new.ssl_source)
-            _ensure_retrieval_allowed(session, source)
-            plan = replace(plan, source=source)
-        elif new.category == DeviceCategory.DOMAIN:
-            domain = _parse_domain(new.domain)
-            retrieve = tracking_enabled(session) and not domain.is_wildcard
-            plan = replace(plan, domain=domain, retrieve_domain=retrieve)
-    return plan
-
-
-async def create_device(services: Services, *, viewer: Viewer, new: NewDevice) -> Device:
-    """Validate, retrieve what the outside world says, then save it all in one transaction.
-
-    An SSL source that fails validation or retrieval saves nothing. A well-formed domain is
-    saved whatever its look-ups give; the failures are recorded on it.
-    """
-    plan = _plan(services, viewer, new)
-    cert_snap = await retrieve_certificate(services, plan.source) if plan.source else None
-    domain_snap: DomainSnapshot | None = None
-    child: tuple[HostSource, CertificateSnapshot] | str | None = None
-    if plan.domain is not None and plan.retrieve_domain:
-        if new.create_ssl_certificate:
-            domain_snap, child = await asyncio.gather(
-                retrieve_domain(services, plan.domain.ascii),
-                find_domain_certificate(services, plan.domain.ascii),
-            )
-        else:
-            domain_snap = await retrieve_domain(services, plan.domain.ascii)
-
-    now = clock.now()
-    author = viewer.name
-    with transaction(services.engine) as session:
-        device = Device(
-            category=new.category,
-            name=plan.name or _default_name(plan, cert_snap),
-            description=plan.description,
-            active=new.active,
-            organization_id=plan.organization.id,  # type: ignore[arg-type]
-            contract_id=new.contract_id,
-            product_id=plan.product_id,
-            created_at=now,
-            modified_at=now,
-        )
-        if plan.source is not None:
-            set_source(device, plan.source)
-        if plan.domain is not None:
-            device.domain = _stored_domain(plan.domain)
-        session.add(device)
-        session.flush()
-        add_note(session, device, f"Device created by {author}.", author=author, now=now)
-        if cert_snap is not None:
-            apply_certificate(
-                session, device, cert_snap, raw_store=services.raw_store, author=author, now=now
-            )
-        elif domain_snap is not None:
-            apply_domain(
-                session, device, domain_snap, raw_store=services.raw_store, author=author, now=now
-            )
-            if child is not None:
-                _add_child_certificate(session, services, device, child, author=author, now=now)
-        elif plan.domain is not None:
-            add_note(session, device, _why_no_domain_details(plan.domain), author=author, now=now)
-            sync_job(session, device, now=now)
-        else:
-            sync_job(session, device, now=now)
-        return device
-
-
-def _default_name(plan: _Plan, snap: CertificateSnapshot | None) -> str:
-    if isinstance(plan.source, HostSource):
-        return plan.source.display[:NAME_MAX]
-    if snap is not None:
-        return (snap.details.common_name or snap.details.fingerprint_sha256)[:NAME_MAX]
-    assert plan.domain is not None
-    unicode = plan.domain.unicode
-    return (f"*.{unicode}" if plan.domain.is_wildcard else unicode)[:NAME_MAX]
-
-
-def _why_no_domain_details(domain: DomainName) -> str:
-    if domain.is_wildcard:
-        return (
-            f"*.{domain.unicode} is a wildcard: no registration details or DNS records are "
-            "retrieved for wildcard domains."
-        )
-    return (
-        "Domain & SSL Tracking is disabled: no registration details or DNS records were retrieved."
+    organization = visible_organization(
+        session, viewer, new.organization_id, field="organizationId"
     )
-
-
-def _add_child_certificate(
-    session: Session,
-    services: Services,
-    domain_device: Device,
-    found: tuple[HostSource, CertificateSnapshot] | str,
-    *,
-    author: str,
-    now: datetime,
-) -> None:
-    """The SSL Certificate device for the certificate the domain serves, as its child."""
-    if isinstance(found, str):
-        add_note(
-            session,
-            domain_device,
-            f"No SSL certificate was found for the domain ({found}).",
-            author=author,
-            now=now,
-        )
-        return
-    source, snap = found
-    product = product_for_device(session, None, DeviceCategory.SSL_CERTIFICATE)
-    child = Device(
-        category=DeviceCategory.SSL_CERTIFICATE,
-        name=source.display[:NAME_MAX],
-        active=domain_device.active,
-        organization_id=domain_device.organization_id,
-        contract_id=domain_device.contract_id,
-        product_id=product.id,  # type: ignore[arg-type]
-        parent_id=domain_device.id,
-        created_at=now,
-        modified_at=now,
-    )
-    set_source(child, source)
-    session.add(child)
-    session.flush()
-    add_note(
-        session,
-        child,
-        f"Device created by {author} with the domain {domain_device.name}.",
-        author=author,
-        now=now,
-    )
-    apply_certificate(session, child, snap, raw_store=services.raw_store, author=author, now=now)
-    add_note(
-        session,
-        domain_device,
-        f"SSL Certificate device created for the certificate served by {source.display}.",
-        author=author,
-        now=now,
-    )
-
-
-# --- editing ---------------------------------------------------------------------------------
-
-
-async def update_device(
-    services: Services,
-    *,
-    viewer: Viewer,
-    device_id: int | None,
-    changes: DeviceChanges,
-    update_details: bool = False,
-) -> tuple[Device, AuditResult | None]:
-    """Save edits; retrieve again when the source or domain changed or ``update_details``.
-
-    A changed SSL source that fails validation or retrieval saves nothing. When only
-    ``update_details`` was asked and the retrieval fails, the edits are saved and the failure
-    is recorded on the device (and returned in the audit result).
-    """
-    with reader(services.engine) as session:
-        device = editable_device(session, viewer, device_id)
-        _check_category(device, changes.category)
-        name = optional_name(changes.name, field="name", max_length=NAME_MAX)
-        if changes.name is not None and name is None:
-            raise ValidationError(ErrorCode.REQUIRED, "name is required.", field="name")
-        description = clean_text(
-            changes.description, field="description", max_length=DESCRIPTION_MAX
-        )
-        registrar = optional_name(changes.registrar, field="registrar", max_length=NAME_MAX)
-        organization = session.get(Organization, device.organization_id)
-        assert organization is not None
-        if changes.contract_id is not None:
-            contract_for_device(session, viewer, changes.contract_id, organization)
-        if changes.product_id is not None:
-            product_for_device(session, changes.product_id, device.category)
-        new_source = _changed_source(session, device, changes)
-        new_domain = _changed_domain(device, changes)
-        if update_details and new_source is None and new_domain is None:
-            audit_target(session, device)  # refuse before saving anything
-        retrieve_new_domain = new_domain is not None and (
-            tracking_enabled(session) and not new_domain.is_wildcard
-        )
-
-    cert_snap = await retrieve_certificate(services, new_source) if new_source else None
-    domain_snap = (
-        await retrieve_domain(services, new_domain.ascii)
-        if new_domain is not None and retrieve_new_domain
-        else None
-    )
-
-    now = clock.now()
-    author = viewer.name
-    result: AuditResult | None = None
-    with transaction(services.engine) as session:
-        device = editable_device(session, viewer, device_id)
-        if name is not None:
-            device.name = name
-        if changes.description is not None:
-            device.description = description
-        if changes.contract_id is not None:
-            device.contract_id = changes.contract_id
-        if changes.product_id is not None:
-            device.product_id = changes.product_id
-        device.modified_at = now
-        session.add(device)
-        if new_source is not None and cert_snap is not None:
-            set_source(device, new_source)
-            add_note(session, device, "SSL Source changed.", author=author, now=now)
-            result = apply_certificate(
-                session, device, cert_snap, raw_store=services.raw_store, author=author, now=now
-            )
-        if new_domain is not None:
-            device.domain = _stored_domain(new_domain)
-            _forget_domain_details(session, device)
-            add_note(session, device, f"Domain changed to {device.domain}.", author=author, now=now)
-            if domain_snap is not None:
-                result = apply_domain(
-                    session,
-                    device,
-                    domain_snap,
-                    raw_store=services.raw_store,
-                    author=author,
-                    now=now,
-                )
-            else:
-                add_note(
-                    session, device, _why_no_domain_details(new_domain), author=author, now=now
-                )
-                sync_job(session, device, now=now)
-        if changes.expires_at is not None or registrar is not None:
-            apply_manual_registration(
-                session,
-                device,
-                expires_at=changes.expires_at,
-                registrar=registrar,
-                author=author,
-                now=now,
-            )
-    assert device.id is not None
-    if update_details and new_source is None and new_domain is None:
-        result = await update_audit(services, device.id, author=author)
-    with reader(services.engine) as session:
-        fresh = session.get(Device, device.id)
-        assert fresh is not None
-    return fresh, result
-
-
-def _forget_domain_details(session: Session, device: Device) -> None:
-    """What was learned about the previous domain says nothing about the new one."""
-    previous = session.get(DomainDetailsRecord, device.id)
-    if previous is not None:
-        session.delete(previous)
-        session.flush()
-    device.expires_at = None
-    device.last_updated_at = None
-    device.last_update_error = None
-
-
-def _changed_source(session: Session, device: Device, changes: DeviceChanges) -> SslSource | None:
-    if changes.ssl_source is None:
-        return None
-    if device.category != DeviceCategory.SSL_CERTIFICATE:
+    if not viewer.may_add_devices(organization.type):
         raise ValidationError(
-            ErrorCode.INVALID_INPUT,
-            "Only SSL Certificate devices have an SSL Source.",
-            field="sslSource",
+            ErrorCode.FORBIDDEN, "Your security level does not allow adding devices."
         )
-    source = _parse_source(changes.ssl_source)
-    _ensure_retrieval_allowed(session, source)
-    return source
+    if new.contract_id is not None:
+        contract_for_device(session, viewer, new.contract_id, organization)
+    product = product_for_device(session, new.product_id, new.category)
+    assert product.id is not None
+    source = domain = None
+    if new.category == DeviceCategory.SSL_CERTIFICATE:
+        source = source_input(new.ssl_source)
+        ensure_retrieval_allowed(session, source)
+    elif new.category == DeviceCategory.DOMAIN:
+        domain = domain_input(new.domain)
+    return ValidNewDevice(
+        category=new.category,
+        organization=organization,
+        contract_id=new.contract_id,
+        product_id=product.id,
+        name=name,
+        description=description,
+        active=new.active,
+        create_ssl_certificate=new.create_ssl_certificate,
+        source=source,
+        domain=domain,
+        retrieve_domain=domain is not None and domain_retrieval_allowed(session, domain),
+    )
 
 
-def _changed_domain(device: Device, changes: DeviceChanges) -> DomainName | None:
-    manual = changes.expires_at is not None or changes.registrar is not None
-    if (changes.domain is not None or manual) and device.category != DeviceCategory.DOMAIN:
-        raise ValidationError(
-            ErrorCode.INVALID_INPUT,
-            "Only Domain devices have a domain and registration details.",
-            field="domain" if changes.domain is not None else "expiresAt",
-        )
-    if changes.domain is None:
-        return None
-    domain = _parse_domain(changes.domain)
-    return None if _stored_domain(domain) == device.domain else domain
+async def _retrieve(services: Services, valid: ValidNewDevice) -> Creation:
+    """What the outside world says, timed: raises for an SSL source that cannot be
+    retrieved."""
+    started = time.perf_counter()
+    creation = await _ask(services, valid)
+    return replace(creation, seconds=time.perf_counter() - started)
 
 
-async def set_device_active(
-    services: Services, *, viewer: Viewer, device_id: int | None, active: bool
-) -> Device:
-    """Inactivating deletes the auto-updating job; activating creates it on the schedule."""
-    now = clock.now()
-    with transaction(services.engine) as session:
-        device = editable_device(session, viewer, device_id)
-        if device.active != active:
-            device.active = active
-            device.modified_at = now
-            session.add(device)
-            add_note(
-                session,
-                device,
-                f"Device {'activated' if active else 'inactivated'} by {viewer.name}.",
-                author=viewer.name,
-                now=now,
-            )
-            sync_job(session, device, now=now)
-        return device
+async def _ask(services: Services, valid: ValidNewDevice) -> Creation:
+    if valid.source is not None:
+        return Creation(valid, certificate=await retrieve_certificate(services, valid.source))
+    if valid.domain is None or not valid.retrieve_domain:
+        return Creation(valid)
+    if not valid.create_ssl_certificate:
+        return Creation(valid, domain=await retrieve_domain(services, valid.domain.ascii))
+    domain, child = await asyncio.gather(
+        retrieve_domain(services, valid.domain.ascii),
+        find_domain_certificate(services, valid.domain.ascii),
+    )
+    return Creation(valid, domain=domain, child=child)
 
 
-# --- forced updates and the tracking switch ----------------------------------------------------
+class _Saver:
+    """Writes retrieved creations ``BATCH`` at a time; a batch that fails is written one by
+    one, so one bad row never takes the others with it."""
 
+    def __init__(self, services: Services, author: str, done: Done) -> None:
+        self.services = services
+        self.author = author
+        self.done = done
+        self.pending: list[tuple[int, Creation]] = []
 
-async def force_update(
-    services: Services, *, viewer: Viewer, device_ids: Sequence[int]
-) -> list[AuditResult]:
-    """ "Update SSL Certificate Details" / "Update Domain Details" for one or many devices.
+    def add(self, index: int, creation: Creation) -> None:
+        self.pending.append((index, creation))
+        if len(self.pending) >= BATCH:
+            self.flush()
 
-    Each device gets its own result; an unknown or forbidden device is a NOT_FOUND result,
-    not a failure of the whole request.
-    """
-    if len(device_ids) > MAX_FORCED_UPDATES:
-        raise ValidationError(
-            ErrorCode.INVALID_INPUT,
-            f"At most {MAX_FORCED_UPDATES} devices can be updated in one request.",
-            field="ids",
-        )
-    services.forced_updates.take(viewer.user_id, len(device_ids), what="forced updates")
-    allowed: list[int] = []
-    refused: dict[int, DstrackError] = {}
-    with reader(services.engine) as session:
-        for device_id in dict.fromkeys(device_ids):
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if len(batch) > 1:
             try:
-                editable_device(session, viewer, device_id)
-                allowed.append(device_id)
-            except DstrackError as error:
-                refused[device_id] = error
-    done = {
-        r.device_id: r
-        for r in await update_many(
-            services, allowed, author=viewer.name, concurrency=FORCED_UPDATE_CONCURRENCY
-        )
-    }
-    return [
-        done[i] if i in done else AuditResult(device_id=i, error=refused[i]) for i in device_ids
-    ]
+                saved = self._save([creation for _, creation in batch])
+            except Exception:
+                log.info("a batch of %d creations is saved one by one", len(batch), exc_info=True)
+            else:
+                for (index, _), device in zip(batch, saved, strict=True):
+                    self.done(index, device)
+                return
+        for index, creation in batch:
+            try:
+                (device,) = self._save([creation])
+            except Exception as error:  # saved nothing: one transaction
+                self.done(index, error)
+            else:
+                self.done(index, device)
 
-
-def set_tracking_enabled(services: Services, *, viewer: Viewer, enabled: bool) -> None:
-    """Turn Domain & SSL Tracking on or off; every auto-updating job follows at once."""
-    if not viewer.is_admin:
-        raise ValidationError(
-            ErrorCode.FORBIDDEN, "Only administrators may switch Domain & SSL Tracking."
-        )
-    now = clock.now()
-    with transaction(services.engine) as session:
-        if tracking_enabled(session) == enabled:
-            return
-        store_tracking_enabled(session, enabled)
-        session.flush()
-        if not enabled:
-            session.execute(sa.delete(UpdateJob))
-            return
-        candidates = session.exec(
-            select(Device).where(col(Device.active), col(Device.category).in_(LOCKED_CATEGORIES))
-        ).all()
-        for device in candidates:
-            sync_job(session, device, now=now)
+    def _save(self, creations: list[Creation]) -> list[Device]:
+        with transaction(self.services.engine) as session:
+            return save_creations(
+                session, self.services, creations, author=self.author, now=clock.now()
+            )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,22 @@ from models.db import reader
 from tracking.manage.access import Viewer
 
 MAX_PAGE_SIZE = 100
+MAX_FORECAST_WEEKS = 104
+
+
+class DeviceOrder(StrEnum):
+    """How a list of devices is sorted."""
+
+    ID = "ID"  # creation order
+    EXPIRES_AT = "EXPIRES_AT"  # soonest expiry first, devices without an expiry last; then id
+
+
+@dataclass(frozen=True)
+class ExpiryPosition:
+    """A place in the list by expiry: the (expires_at, id) of the last device of a page."""
+
+    expires_at: datetime | None
+    id: int
 
 
 @dataclass(frozen=True)
@@ -98,13 +115,15 @@ def list_devices(
     viewer: Viewer,
     filters: DeviceQuery,
     *,
-    after: int | None,
+    after: int | ExpiryPosition | None,
     limit: int,
     ssl_details: bool = False,
+    order: DeviceOrder = DeviceOrder.ID,
 ) -> DeviceList:
-    """A page of devices by id (keyset), whether more follow, the total count, and the
-    organizations and products of the page's devices; with ``ssl_details``, their SSL details
-    too (as plain rows: no ORM objects).
+    """A page of devices in ``order`` (keyset: ``after`` is the id of the last device of the
+    previous page, or its ``ExpiryPosition`` when by expiry), whether more follow, the total
+    count, and the organizations and products of the page's devices; with ``ssl_details``,
+    their SSL details too (as plain rows: no ORM objects).
 
     One query: the page joins the organizations anyway (for visibility) and carries the count
     as an uncorrelated subquery, which the database evaluates once. Only an empty page after a
@@ -125,8 +144,8 @@ def list_devices(
         )
     page = _device_filters(page, viewer, filters)
     if after is not None:
-        page = page.where(col(Device.id) > after)
-    page = page.order_by(col(Device.id)).limit(limit + 1)
+        page = page.where(_after(after, order))
+    page = page.order_by(*_ORDER_BY[order]).limit(limit + 1)
     with reader(engine) as session:
         rows = session.execute(page).all()
         if rows:
@@ -135,29 +154,94 @@ def list_devices(
             total = 0  # the page has the count's conditions and no cursor
         else:
             total = session.execute(count).scalar_one()
-    devices = []
-    organizations: dict[int, OrganizationName] = {}
-    products: dict[int, ProductName] = {}
-    details: dict[int, sa.Row[Any]] = {}
+    return _listing(rows, limit=limit, total=int(total), ssl_details=ssl_details)
+
+
+def _listing(rows: Sequence[Any], *, limit: int, total: int, ssl_details: bool) -> DeviceList:
+    """The page's devices with their organizations, products and (asked for) SSL details."""
+    listing = DeviceList([], len(rows) > limit, total, {}, {}, {} if ssl_details else None)
     for row in rows[:limit]:
         device, organization_name, organization_type, product_name, is_system = row[:5]
-        devices.append(device)
-        if device.organization_id not in organizations:
-            organizations[device.organization_id] = OrganizationName(
+        listing.devices.append(device)
+        if device.organization_id not in listing.organizations:
+            listing.organizations[device.organization_id] = OrganizationName(
                 device.organization_id, organization_name, organization_type
             )
-        if device.product_id not in products:
-            products[device.product_id] = ProductName(device.product_id, product_name, is_system)
-        if ssl_details and row[6].device_id is not None:
-            details[row[6].device_id] = row[6]
-    return DeviceList(
-        devices,
-        len(rows) > limit,
-        int(total),
-        organizations,
-        products,
-        details if ssl_details else None,
+        if device.product_id not in listing.products:
+            listing.products[device.product_id] = ProductName(
+                device.product_id, product_name, is_system
+            )
+        if listing.ssl_details is not None and row[6].device_id is not None:
+            listing.ssl_details[row[6].device_id] = row[6]
+    return listing
+
+
+_ORDER_BY = {
+    DeviceOrder.ID: (col(Device.id),),
+    DeviceOrder.EXPIRES_AT: (col(Device.expires_at).asc().nulls_last(), col(Device.id)),
+}
+
+
+def _after(position: int | ExpiryPosition, order: DeviceOrder) -> Any:
+    """The condition "comes after ``position`` in ``order``"."""
+    if order is DeviceOrder.ID:
+        if not isinstance(position, int):
+            raise TypeError("a list by id continues after a device id")
+        return col(Device.id) > position
+    if not isinstance(position, ExpiryPosition):
+        raise TypeError("a list by expiry continues after an ExpiryPosition")
+    expires_at = col(Device.expires_at)
+    later_id = col(Device.id) > position.id
+    if position.expires_at is None:  # among the devices without an expiry, at the end
+        return sa.and_(expires_at.is_(None), later_id)
+    return sa.or_(
+        expires_at > position.expires_at,
+        sa.and_(expires_at == position.expires_at, later_id),
+        expires_at.is_(None),
     )
+
+
+@dataclass(frozen=True)
+class ExpiryWeek:
+    week_start: datetime
+    count: int
+
+
+def week_start(moment: datetime) -> datetime:
+    """Monday 00:00 UTC of the week ``moment`` (timezone-aware) falls in."""
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def expiry_forecast(
+    engine: Engine,
+    viewer: Viewer,
+    *,
+    now: datetime,
+    weeks: int,
+    organization_id: int | None = None,
+) -> list[ExpiryWeek]:
+    """How many active devices the viewer may see expire in each of ``weeks`` weeks (Monday
+    00:00 UTC to Monday), the first being the week of ``now``; empty weeks count 0.
+
+    One grouped query: each device's week is a CASE over the week boundaries (portable, and
+    compared as the column type binds datetimes); the range condition can use the expiry index.
+    """
+    if not 1 <= weeks <= MAX_FORECAST_WEEKS:
+        raise ValueError(f"weeks must be between 1 and {MAX_FORECAST_WEEKS}")
+    starts = [week_start(now) + timedelta(weeks=i) for i in range(weeks + 1)]
+    expires_at = col(Device.expires_at)
+    week = sa.case(*((expires_at < end, i) for i, end in enumerate(starts[1:]))).label("week")
+    devices = _device_filters(
+        sa.select(week).select_from(Device),
+        viewer,
+        DeviceQuery(organization_id=organization_id, active=True),
+    ).where(expires_at >= starts[0], expires_at < starts[-1])
+    weeks_of = devices.subquery()
+    query = sa.select(weeks_of.c.week, sa.func.count()).group_by(weeks_of.c.week)
+    with reader(engine) as session:
+        counts = {int(i): int(n) for i, n in session.execute(query).all()}
+    return [ExpiryWeek(start, counts.get(i, 0)) for i, start in enumerate(starts[:-1])]
 
 
 def list_organizations(

@@ -1,4 +1,4 @@
-"""The DNS records of a domain (CONTRACT.md section 6, "DNS records").
+"""The DNS records of a domain, as the domain's details show them.
 
 Queried concurrently, each within ``probe_timeout_s``: the apex A, AAAA, MX, NS, TXT, SOA and
 CAA; ``www.<domain>`` CNAME, or its A/AAAA when it has no CNAME; ``_dmarc.<domain>`` TXT.

@@ -1,12 +1,12 @@
 """RDAP look-ups (RFC 9082/9083) with the IANA bootstrap (RFC 9224, formerly RFC 7484).
 
-Each HTTP exchange has one deadline (``probe_timeout_s``) and a body size cap. Host names are
-resolved with the probes' resolver (``DSTRACK_DNS_NAMESERVERS``), and connections go to the
-resolved addresses checked by the private-address guard, so a DNS answer cannot swap in
-another address between check and connect. The bootstrap server and the RDAP base URL it
-names come from the operator's configuration and IANA: their hosts are trusted. Any other
-host (a redirect target, a registrar link) comes from an answer and must be public unless
-``allow_private_targets`` is set.
+Each HTTP exchange has one deadline (``probe_timeout_s``) and a body size cap, and connects
+through the private-address guard (:mod:`tracking.probes.httpclient`). The bootstrap server and
+the RDAP base URL it names come from the operator's configuration and IANA: their hosts are
+trusted. Any other host (a redirect target, a registrar link) comes from an answer and must be
+public unless ``allow_private_targets`` is set. Whatever the host, a URL an answer names must use
+its scheme's default port (443, 80) or the bootstrap URL's port, and a redirect must keep the
+scheme of the URL it answers: a hostile registry cannot send us to another service of a host.
 """
 
 from __future__ import annotations
@@ -15,25 +15,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from http import HTTPStatus
 from pathlib import Path
-from ssl import SSLContext
 from types import TracebackType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.request import url2pathname
-
-import httpcore
-import httpx
 
 from tracking.core.registration import LookupFailureKind as Kind
 from tracking.core.registration import RegistryLookupError, ascii_domain
 from tracking.core.settings import Settings
-from tracking.probes.guard import is_public_address
-from tracking.probes.resolver import ResolutionError, Resolver, resolver_for
+from tracking.probes.httpclient import FetchError, HttpAnswer, guarded_http_client, size_text
+from tracking.probes.resolver import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +37,7 @@ BOOTSTRAP_MAX_BYTES = 4 * 1024 * 1024
 BOOTSTRAP_TTL_S = 24 * 3600.0
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 _HEADERS = {"Accept": "application/rdap+json, application/json;q=0.9", "User-Agent": "dstrack"}
 
 
@@ -56,9 +52,10 @@ class RdapAnswer:
 
 @dataclass(frozen=True)
 class RdapNotFound:
-    """The registry's RDAP service answered 404: the domain is not registered."""
+    """The registry's RDAP service answered 404 (the body as sent): it has no such domain."""
 
     url: str
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,24 +124,10 @@ class RdapClient:
 
     def __init__(self, settings: Settings, resolver: Resolver | None = None) -> None:
         self._settings = settings
-        self._backend = _GuardedBackend(
-            resolver or resolver_for(settings), settings.allow_private_targets
-        )
-        context = _ssl_context()
-        transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
-        # httpx 0.28 has no public way to give its transport a network backend; the pool is
-        # what AsyncHTTPTransport builds itself, plus ours.
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context, network_backend=self._backend, keepalive_expiry=5.0
-        )
-        # trust_env=False: a proxy from the environment would connect out of the guard's sight.
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=False,  # followed by hand, each target through the guard
-            timeout=httpx.Timeout(settings.probe_timeout_s),
-            headers=_HEADERS,
-            trust_env=False,
-        )
+        self._http = guarded_http_client(settings, resolver, headers=_HEADERS)
+        bootstrap = urlsplit(settings.rdap_bootstrap_url)
+        # Besides each scheme's default port, answers may name the configured bootstrap's.
+        self._bootstrap_port = _port(bootstrap) if bootstrap.scheme in _DEFAULT_PORTS else None
 
     async def __aenter__(self) -> RdapClient:
         await self._http.__aenter__()
@@ -167,10 +150,12 @@ class RdapClient:
         if url.startswith("file:"):
             body = await _read_file(url, self._settings)
         else:
-            self._backend.trust(url)
-            status, _, body = await self._get(url, BOOTSTRAP_MAX_BYTES)
-            if status != 200:
-                raise _fail(_status_kind(status), f"bootstrap {url}: {_status_text(status)}")
+            self._http.trust(url)
+            answer = await self._get(url, BOOTSTRAP_MAX_BYTES)
+            if answer.status != 200:
+                status = _status_text(answer.status)
+                raise _fail(_status_kind(answer.status), f"bootstrap {url}: {status}")
+            body = answer.body
         try:
             bootstrap = Bootstrap.from_json(json.loads(body))
         except ValueError as exc:
@@ -184,13 +169,13 @@ class RdapClient:
         base = (await self.bootstrap()).base_url(name)
         if base is None:
             return RdapNoService(name.rsplit(".", 1)[-1])
-        self._backend.trust(base)
-        status, final_url, body = await self._get(urljoin(base, f"domain/{name}"), RDAP_MAX_BYTES)
-        if status == 404:
-            return RdapNotFound(final_url)
-        if status != 200:
-            raise _fail(_status_kind(status), _status_text(status))
-        return _answer(final_url, body)
+        self._http.trust(base)
+        answer = await self._get(urljoin(base, f"domain/{name}"), RDAP_MAX_BYTES)
+        if answer.status == 404:
+            return RdapNotFound(answer.url, answer.body.decode("utf-8", "replace"))
+        if answer.status != 200:
+            raise _fail(_status_kind(answer.status), _status_text(answer.status))
+        return _answer(answer.url, answer.body)
 
     async def related(self, answer: RdapAnswer) -> RdapAnswer | None:
         """The registrar's record a registry links to (``rel: related``), or None.
@@ -202,51 +187,45 @@ class RdapClient:
         if url is None:
             return None
         try:
-            status, final_url, body = await self._get(url, RDAP_MAX_BYTES)
-            if status != 200:
-                raise _fail(_status_kind(status), _status_text(status))
-            return _answer(final_url, body)
+            self._check_target(url, "link")
+            related = await self._get(url, RDAP_MAX_BYTES)
+            if related.status != 200:
+                raise _fail(_status_kind(related.status), _status_text(related.status))
+            return _answer(related.url, related.body)
         except RegistryLookupError as exc:
             log.info("registrar RDAP %s not used: %s", url, exc.message)
             return None
 
-    async def _get(self, url: str, max_bytes: int) -> tuple[int, str, bytes]:
-        """GET with redirects followed by hand: ``(status, final URL, body)``; body only for 200."""
+    async def _get(self, url: str, max_bytes: int) -> HttpAnswer:
+        """GET with redirects followed by hand, each target checked first; the last answer
+        (its ``url`` the one that answered), its body read only up to ``max_bytes``."""
+        scheme = urlsplit(url).scheme
         for _ in range(MAX_REDIRECTS + 1):
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise _fail(Kind.INVALID_ANSWER, f"refusing to follow a redirect to {url}")
-            status, location, body = await self._exchange(url, max_bytes)
-            if status in _REDIRECTS and location:
-                url = urljoin(url, location)
-                continue
-            return status, url, body
+            try:
+                answer = await self._http.fetch(url, max_bytes=max_bytes)
+            except FetchError as exc:
+                raise _fail(exc.kind, exc.message) from exc
+            if answer.status not in _REDIRECTS or not answer.location:
+                return answer
+            url = urljoin(url, answer.location)
+            self._check_target(url, "redirect", scheme=scheme)
         raise _fail(Kind.INVALID_ANSWER, f"more than {MAX_REDIRECTS} redirects")
 
-    async def _exchange(self, url: str, max_bytes: int) -> tuple[int, str | None, bytes]:
-        host = urlsplit(url).netloc
-        too_large = f"answer larger than {_size(max_bytes)}"
+    def _check_target(self, url: str, what: str, *, scheme: str | None = None) -> None:
+        """Refuse a URL an answer named unless it is HTTP(S) (on ``scheme`` when given) and on
+        its scheme's default port or the bootstrap URL's."""
+        parts = urlsplit(url)
         try:
-            async with (
-                asyncio.timeout(self._settings.probe_timeout_s),
-                self._http.stream("GET", url) as response,
-            ):
-                if response.status_code != 200:
-                    return response.status_code, response.headers.get("location"), b""
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise _fail(Kind.TOO_LARGE, too_large)
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise _fail(Kind.TOO_LARGE, too_large)
-                return 200, None, bytes(body)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise _fail(Kind.TIMEOUT, _timed_out(self._settings)) from exc
-        except httpx.ConnectError as exc:
-            raise _fail(Kind.CONNECTION, f"cannot connect to {host} ({_reason(exc)})") from exc
-        except httpx.HTTPError as exc:
-            raise _fail(Kind.CONNECTION, f"{host}: {_reason(exc)}") from exc
+            port = _port(parts)
+        except ValueError:  # not a port number
+            port = None
+        known = parts.scheme in _DEFAULT_PORTS and parts.scheme == (scheme or parts.scheme)
+        if (
+            not known
+            or port is None
+            or port not in (_DEFAULT_PORTS[parts.scheme], self._bootstrap_port)
+        ):
+            raise _fail(Kind.INVALID_ANSWER, f"refusing to follow a {what} to {url}")
 
 
 async def query_rdap(
@@ -255,59 +234,6 @@ async def query_rdap(
     """One-shot :meth:`RdapClient.query`."""
     async with RdapClient(settings, resolver) as client:
         return await client.query(domain)
-
-
-@cache
-def _ssl_context() -> SSLContext:
-    """httpx's default verification context, built once (loading the CA bundle is slow)."""
-    return httpx.create_ssl_context(trust_env=False)
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves with the probes' resolver and connects only to addresses the guard accepts."""
-
-    def __init__(self, resolver: Resolver, allow_private: bool) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._resolver = resolver
-        self._allow_private = allow_private
-        self._trusted: set[str] = set()
-
-    def trust(self, url: str) -> None:
-        """Hosts from the operator's configuration (and IANA's bootstrap) are not guarded."""
-        self._trusted.add((urlsplit(url).hostname or "").lower())
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await self._resolver.resolve_addresses(host)
-        except ResolutionError as exc:
-            raise _fail(Kind.CONNECTION, f"cannot resolve {host} ({exc.kind})") from exc
-        if not (self._allow_private or host.lower() in self._trusted):
-            addresses = [a for a in addresses if is_public_address(a)]
-            if not addresses:
-                raise _fail(
-                    Kind.PRIVATE_ADDRESS,
-                    f"refused to connect to {host}: it resolves to a loopback, private, "
-                    "link-local or reserved address",
-                )
-        error: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        raise error if error is not None else _fail(Kind.CONNECTION, f"no address for {host}")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -328,7 +254,9 @@ async def _read_file(url: str, settings: Settings) -> bytes:
     except TimeoutError as exc:
         raise _fail(Kind.TIMEOUT, f"bootstrap {url}: {_timed_out(settings)}") from exc
     if len(body) > BOOTSTRAP_MAX_BYTES:
-        raise _fail(Kind.TOO_LARGE, f"bootstrap {url}: larger than {_size(BOOTSTRAP_MAX_BYTES)}")
+        raise _fail(
+            Kind.TOO_LARGE, f"bootstrap {url}: larger than {size_text(BOOTSTRAP_MAX_BYTES)}"
+        )
     return body
 
 
@@ -374,9 +302,6 @@ def _timed_out(settings: Settings) -> str:
     return f"timed out after {settings.probe_timeout_s:g} s"
 
 
-def _size(n: int) -> str:
-    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+def _port(url: SplitResult) -> int | None:
+    """The port of a URL, explicit or its scheme's default; ValueError when not a number."""
+    return url.port or _DEFAULT_PORTS.get(url.scheme)

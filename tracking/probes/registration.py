@@ -1,7 +1,9 @@
-"""Who holds a domain: RDAP first, WHOIS when the TLD has no RDAP service or RDAP failed.
+"""Who holds a domain: RDAP first; WHOIS when the TLD has no RDAP service, RDAP failed, or RDAP
+has no record of it.
 
 The outcome is exactly one of found / not registered / failed. A failure is never reported as
-"not registered": only a registry's explicit answer (RDAP 404, a WHOIS "No match for") is.
+"not registered": only registries' explicit answers are (a WHOIS "No match for", confirming an
+RDAP 404 where the TLD has a WHOIS server; the RDAP 404 alone where it has none).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from tracking.core.registration import (
     ParseError,
     RegistrationDetails,
     RegistryLookupError,
-    is_whois_not_found,
+    ascii_domain,
     merge_details,
     parse_rdap_domain,
-    parse_whois_text,
 )
 from tracking.core.settings import Settings
+from tracking.core.whois_text import is_whois_not_found, parse_whois_text
 from tracking.probes import rdap, whois
 from tracking.probes.resolver import Resolver, resolver_for
 
@@ -41,7 +43,7 @@ class RawAnswer:
 @dataclass(frozen=True)
 class LookupFailure:
     source: str  # "RDAP" | "WHOIS"
-    kind: str  # a LookupFailureKind value
+    kind: str  # a LookupFailureKind value (NOT_FOUND: an RDAP 404 WHOIS was asked about)
     message: str
 
     def __str__(self) -> str:
@@ -87,7 +89,9 @@ class RegistrationFailed:
 
     @property
     def code(self) -> ErrorCode:
-        if all(f.kind == LookupFailureKind.PRIVATE_ADDRESS for f in self.failures):
+        """PRIVATE_ADDRESS_REFUSED when the guard refused every server that could answer."""
+        kinds = {f.kind for f in self.failures} - {LookupFailureKind.NOT_FOUND}
+        if kinds == {LookupFailureKind.PRIVATE_ADDRESS}:
             return ErrorCode.PRIVATE_ADDRESS_REFUSED
         return ErrorCode.LOOKUP_FAILED
 
@@ -104,12 +108,18 @@ async def lookup_registration(
 ) -> RegistrationOutcome:
     """Registration details of a registrable domain (e.g. ``example.co.uk``, not ``www.…``).
 
+    RDAP first. WHOIS is asked when the TLD has no RDAP service, when RDAP failed, and when
+    RDAP has no record of the domain (404): "not registered" then needs WHOIS to say so too,
+    and a WHOIS record wins (its details, ``source`` WHOIS). The RDAP 404 stands alone only
+    for a TLD without a WHOIS server.
+
     ``resolver`` defaults to the probes' resolver for ``settings``; ``whois_address_book`` is a
     test seam (see :data:`tracking.probes.whois.AddressBook`).
     """
     resolver = resolver or resolver_for(settings)
     failures: list[LookupFailure] = []
     unusable: list[RawAnswer] = []
+    rdap_404: RawAnswer | None = None
 
     try:
         outcome = await _via_rdap(domain, settings, resolver)
@@ -119,35 +129,61 @@ async def lookup_registration(
         failures.append(exc.failure)
         unusable.append(exc.answer)
     else:
-        if outcome is not None:
+        if isinstance(outcome, RegistrationFound):
             return outcome
+        if isinstance(outcome, rdap.RdapNotFound):
+            rdap_404 = RawAnswer(outcome.url, RDAP_CONTENT_TYPE, outcome.text)
+            failures.append(_no_rdap_record(domain))
 
     try:
         answer = await whois.query_whois(
             domain, settings, resolver=resolver, address_book=whois_address_book
         )
     except RegistryLookupError as exc:
-        failures.append(LookupFailure("WHOIS", exc.kind, exc.message))
-        return RegistrationFailed(tuple(failures), tuple(unusable))
+        failure = LookupFailure("WHOIS", exc.kind, exc.message)
+        if rdap_404 is not None and exc.kind == LookupFailureKind.NO_SERVER:
+            # Nothing to confirm the RDAP 404 with: it stands.
+            return RegistrationNotRegistered("RDAP", (rdap_404,), (*failures, failure))
+        return RegistrationFailed((*failures, failure), _kept(unusable, rdap_404))
+    return _from_whois(domain, answer, failures, unusable, rdap_404)
 
-    answers = _whois_answers(answer)
+
+def _from_whois(
+    domain: str,
+    answer: whois.WhoisAnswer,
+    failures: list[LookupFailure],
+    unusable: list[RawAnswer],
+    rdap_404: RawAnswer | None,
+) -> RegistrationOutcome:
+    """The outcome of a WHOIS answer; ``failures``, ``unusable`` and ``rdap_404`` say what
+    RDAP gave (its 404 is kept beside WHOIS's answer for the RAW file)."""
+    answers = (*_whois_answers(answer), *_kept([], rdap_404))
     if is_whois_not_found(answer.text):
         return RegistrationNotRegistered("WHOIS", answers, tuple(failures))
     try:
         details = parse_whois_text(domain, answer.text)
     except ParseError:
-        failures.append(
-            LookupFailure(
-                "WHOIS",
-                LookupFailureKind.INVALID_ANSWER,
-                f"no registration data in the answer of {answer.server}",
-            )
+        failure = LookupFailure(
+            "WHOIS",
+            LookupFailureKind.INVALID_ANSWER,
+            f"no registration data in the answer of {answer.server}",
         )
-        return RegistrationFailed(tuple(failures), (*unusable, *answers))
+        kept = (*_kept(unusable, rdap_404), *_whois_answers(answer))
+        return RegistrationFailed((*failures, failure), kept)
     if answer.registrar_text is not None:
         with suppress(ParseError):  # the registry's answer stands on its own
             details = merge_details(details, parse_whois_text(domain, answer.registrar_text))
     return RegistrationFound(details, "WHOIS", answers, tuple(failures))
+
+
+def _no_rdap_record(domain: str) -> LookupFailure:
+    return LookupFailure(
+        "RDAP", LookupFailureKind.NOT_FOUND, f"no record of {ascii_domain(domain)} (HTTP 404)"
+    )
+
+
+def _kept(unusable: list[RawAnswer], rdap_404: RawAnswer | None) -> tuple[RawAnswer, ...]:
+    return (*unusable, rdap_404) if rdap_404 is not None else tuple(unusable)
 
 
 class _Unusable(Exception):
@@ -161,14 +197,14 @@ class _Unusable(Exception):
 
 async def _via_rdap(
     domain: str, settings: Settings, resolver: Resolver
-) -> RegistrationFound | RegistrationNotRegistered | None:
-    """The RDAP outcome, or None when the TLD has no RDAP service."""
+) -> RegistrationFound | rdap.RdapNotFound | None:
+    """The RDAP outcome: found, no record (404), or None when the TLD has no RDAP service."""
     async with rdap.RdapClient(settings, resolver) as client:
         result = await client.query(domain)
         if isinstance(result, rdap.RdapNoService):
             return None
         if isinstance(result, rdap.RdapNotFound):
-            return RegistrationNotRegistered("RDAP")
+            return result
         answer = RawAnswer(result.url, RDAP_CONTENT_TYPE, result.text)
         try:
             details = parse_rdap_domain(result.data)

@@ -8,8 +8,9 @@ A host that cannot be resolved is "SSL Certificate not found" for users, so ever
 :class:`ResolutionError` with code ``CERTIFICATE_NOT_FOUND``; its ``kind`` tells a name that
 does not exist (an answer) from a server that failed (worth retrying).
 
-This module does **not** apply the private-address guard: callers apply
-:func:`tracking.probes.guard.ensure_public_address` to every address they connect to.
+This module does **not** apply the private-address guard: probes connect through
+:func:`tracking.probes.guard.connect_guarded`, which resolves with a :class:`Resolver` and
+judges every address it connects to.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The TLS probe: resolve a host, connect with SNI, and take the certificate chain it sends.
 
 Nothing is verified here. Expired, self-signed, untrusted and wrong-name certificates are
-retrieved as they are (CONTRACT.md section 6); the trust and host-name verdicts are computed
-from the chain elsewhere. Every address connected to passes the private-address guard first,
-after resolution, so a DNS answer pointing at 127.0.0.1 is refused like the literal.
+retrieved as they are; the trust and host-name verdicts are computed from the chain elsewhere.
+Two steps: a TCP connection through :func:`tracking.probes.guard.connect_guarded` (resolution,
+the private-address guard, one address after another), then the TLS handshake on that socket.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import socket
 import ssl
 import sys
 import warnings
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -23,8 +22,14 @@ from typing import Protocol
 from tracking.core import clock
 from tracking.core.errors import ErrorCode, ProbeError
 from tracking.core.settings import Settings
-from tracking.probes.guard import ensure_public_address
-from tracking.probes.resolver import Resolver, ip_literal
+from tracking.probes.guard import (
+    ConnectFailed,
+    GuardPolicy,
+    connect_guarded,
+    describe,
+    join_address,
+)
+from tracking.probes.resolver import ResolutionError, Resolver, ip_literal
 
 # OpenSSL 3 refuses servers without RFC 5746 secure renegotiation unless told otherwise;
 # Python names the option only from 3.12.
@@ -61,70 +66,38 @@ class RealTlsProbe:
     """Fetches certificate chains over the network, each step bounded by ``probe_timeout_s``."""
 
     def __init__(self, settings: Settings, resolver: Resolver) -> None:
-        self._settings = settings
         self._resolver = resolver
         self._timeout = settings.probe_timeout_s
+        self._policy = GuardPolicy.of(settings)
         self._context = permissive_client_context()
 
     async def fetch_chain(self, host: str, port: int) -> TlsHandshake:
         literal = ip_literal(host)  # also accepts "[v6]"
         server_name = None if literal else host.rstrip(".")
-
-        # Try the addresses in order until one accepts a TCP connection; IPv6 addresses may
-        # be looked up only once every IPv4 address has failed (Resolver.address_groups).
-        failures: list[str] = []
-        refused: ProbeError | None = None
-        unreachable: OSError | None = None
-        groups = _just(literal) if literal else self._resolver.address_groups(host)
         try:
-            while (addresses := await self._next_group(groups, host)) is not None:
-                for address in addresses:
-                    try:
-                        ensure_public_address(
-                            address, allow_private=self._settings.allow_private_targets
-                        )
-                    except ProbeError as exc:
-                        refused = refused or exc
-                        failures.append(f"{address}: private address refused")
-                        continue
-                    try:
-                        sock = await self._connect(address, port)
-                    except OSError as exc:  # refused, unreachable, timed out (TimeoutError too)
-                        unreachable = exc
-                        failures.append(f"{_join(address, port)}: {_describe(exc)}")
-                        continue
-                    return await self._handshake(sock, host, port, address, server_name)
-        finally:
-            await groups.aclose()
-
-        detail = "; ".join(failures) or f"{host}: no address"
-        # A refused address explains the failure better than the unreachable ones beside it.
-        if refused is not None:
-            raise TlsProbeError(ErrorCode.PRIVATE_ADDRESS_REFUSED, detail) from refused
-        raise TlsProbeError(ErrorCode.CERTIFICATE_NOT_FOUND, detail) from unreachable
-
-    async def _next_group(
-        self, groups: AsyncGenerator[list[str], None], host: str
-    ) -> list[str] | None:
-        """The next group of addresses (each look-up bounded by the timeout), None after the
-        last; a host without any address raises the resolver's ResolutionError."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await anext(groups)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError as exc:
-            detail = f"{host}: resolution timed out"
+            connected = await connect_guarded(
+                literal or host,
+                port,
+                resolver=self._resolver,
+                policy=self._policy,
+                connect=self._connect,
+            )
+        except ConnectFailed as exc:
+            raise TlsProbeError(exc.code, exc.detail) from (exc.__cause__ or exc)
+        except ResolutionError as exc:  # no address, or a look-up that took too long
+            detail = f"cannot resolve {host} ({exc.kind})"
             raise TlsProbeError(ErrorCode.CERTIFICATE_NOT_FOUND, detail) from exc
+        return await self._handshake(
+            connected.connection, host, port, connected.address, server_name
+        )
 
     async def _connect(self, address: str, port: int) -> socket.socket:
-        """A connected non-blocking TCP socket, or an OSError."""
+        """A connected non-blocking TCP socket, or an OSError (the guard bounds it in time)."""
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
-            async with asyncio.timeout(self._timeout):
-                await asyncio.get_running_loop().sock_connect(sock, (address, port))
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
         except BaseException:
             sock.close()
             raise
@@ -147,7 +120,7 @@ class RealTlsProbe:
                 )
         except (OSError, ValueError) as exc:  # TLS alert, garbage, reset, EOF, timeout; bad SNI
             sock.close()  # already closed by asyncio in most cases; closing twice is harmless
-            detail = f"{_join(address, port)}: TLS handshake failed: {_describe(exc)}"
+            detail = f"{join_address(address, port)}: TLS handshake failed: {describe(exc)}"
             raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, detail) from exc
 
         try:
@@ -162,7 +135,7 @@ class RealTlsProbe:
                 async with asyncio.timeout(self._timeout):
                     await protocol.closed
         if not chain:
-            detail = f"{_join(address, port)}: no certificate presented"
+            detail = f"{join_address(address, port)}: no certificate presented"
             raise TlsProbeError(ErrorCode.SSL_DETAILS_UNAVAILABLE, detail)
         return TlsHandshake(
             host=host,
@@ -213,17 +186,3 @@ class _HangUp(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
             self.closed.set_result(None)
-
-
-async def _just(address: str) -> AsyncGenerator[list[str], None]:
-    yield [address]
-
-
-def _join(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return "timed out"
-    return str(exc) or type(exc).__name__

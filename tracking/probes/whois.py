@@ -5,9 +5,9 @@ otherwise IANA's referral for the TLD (``whois.iana.org`` -> ``refer:``), cached
 thin registries the registry's answer names the registrar's server, which holds the
 registrant; that one referral is followed, best effort, and only without an override (the
 configured server is meant to answer every query). Names are resolved with the probes'
-resolver (``DSTRACK_DNS_NAMESERVERS``) and we connect to the resolved address itself; servers
-named by answers (IANA's referral, the registrar) only to public addresses unless
-``allow_private_targets`` is set.
+resolver (``DSTRACK_DNS_NAMESERVERS``) and connected to through the private-address guard
+(:func:`tracking.probes.guard.connect_guarded`); servers named by answers (IANA's referral, the
+registrar) must be public unless ``allow_private_targets`` is set.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from tracking.core.registration import LookupFailureKind as Kind
-from tracking.core.registration import RegistryLookupError, ascii_domain, is_whois_not_found
+from tracking.core.registration import RegistryLookupError, ascii_domain
 from tracking.core.settings import Settings
-from tracking.probes.guard import is_public_address
+from tracking.core.whois_text import is_whois_not_found
+from tracking.probes.guard import ConnectFailed, GuardPolicy, connect_guarded
 from tracking.probes.resolver import ResolutionError, Resolver, resolver_for
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ async def query_whois(
     """Ask the registry's WHOIS server; raise :class:`RegistryLookupError` on failure.
 
     An answer saying "not registered" is returned like any other: telling it apart is
-    :func:`tracking.core.registration.is_whois_not_found`'s job.
+    :func:`tracking.core.whois_text.is_whois_not_found`'s job.
     """
     name = ascii_domain(domain)
     ctx = _Context(settings, resolver or resolver_for(settings), address_book or {})
@@ -157,11 +158,23 @@ async def whois_exchange(
     guard: bool,
     label: str | None = None,
 ) -> str:
-    """Send one query line and read the answer until EOF, within the deadline and size cap."""
+    """Send one query line and read the answer until EOF, within the deadline and size cap.
+
+    ``guard``: the server was named by an answer (IANA's referral, a registry's), not by the
+    operator, so it must be public unless ``allow_private_targets``.
+    """
     label = label or f"{host}:{port}"
+    policy = GuardPolicy.of(settings)
     try:
         async with asyncio.timeout(settings.probe_timeout_s):
-            reader, writer = await _connect(host, port, settings, resolver, guard=guard)
+            connected = await connect_guarded(
+                host,
+                port,
+                resolver=resolver,
+                policy=policy if guard else policy.trusting(),
+                connect=asyncio.open_connection,
+            )
+            reader, writer = connected.connection
             try:
                 writer.write(query.encode("ascii", "replace") + b"\r\n")
                 await writer.drain()
@@ -178,9 +191,11 @@ async def whois_exchange(
                 with suppress(OSError):
                     await writer.wait_closed()
     except TimeoutError as exc:
-        raise _fail(Kind.TIMEOUT, f"timed out after {settings.probe_timeout_s:g} s") from exc
-    except ConnectionRefusedError as exc:
-        raise _fail(Kind.CONNECTION, f"connection refused by {label}") from exc
+        raise _fail(Kind.TIMEOUT, _timed_out(settings)) from exc
+    except ResolutionError as exc:
+        raise _fail(Kind.CONNECTION, f"cannot resolve {host} ({exc.kind})") from exc
+    except ConnectFailed as exc:
+        raise _connect_failure(exc, label, settings) from exc
     except OSError as exc:
         raise _fail(Kind.CONNECTION, f"cannot reach {label} ({exc.strerror or exc})") from exc
     text = _decode(bytes(data))
@@ -189,29 +204,24 @@ async def whois_exchange(
     return text
 
 
-async def _connect(
-    host: str, port: int, settings: Settings, resolver: Resolver, *, guard: bool
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to an address of ``host`` (the guard's choice when ``guard``), not to the name."""
-    try:
-        addresses = await resolver.resolve_addresses(host)
-    except ResolutionError as exc:
-        raise _fail(Kind.CONNECTION, f"cannot resolve {host} ({exc.kind})") from exc
-    if guard and not settings.allow_private_targets:
-        addresses = [a for a in addresses if is_public_address(a)]
-        if not addresses:
-            raise _fail(
-                Kind.PRIVATE_ADDRESS,
-                f"refused to connect to {host}: it resolves to a loopback, private, "
-                "link-local or reserved address",
-            )
-    error: OSError | None = None
-    for address in addresses:
-        try:
-            return await asyncio.open_connection(address, port)
-        except OSError as exc:
-            error = exc
-    raise error if error is not None else _fail(Kind.CONNECTION, f"no address for {host}")
+def _connect_failure(exc: ConnectFailed, label: str, settings: Settings) -> RegistryLookupError:
+    """Why no address of the server could be connected to, in the words of the last failure."""
+    if exc.refused:
+        return _fail(
+            Kind.PRIVATE_ADDRESS,
+            f"refused to connect to {exc.host}: it resolves to a loopback, private, "
+            "link-local or reserved address",
+        )
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError):
+        return _fail(Kind.TIMEOUT, _timed_out(settings))
+    if isinstance(cause, ConnectionRefusedError) and len(exc.attempts) == 1:
+        return _fail(Kind.CONNECTION, f"connection refused by {label}")
+    return _fail(Kind.CONNECTION, f"cannot reach {label} ({exc.detail})")
+
+
+def _timed_out(settings: Settings) -> str:
+    return f"timed out after {settings.probe_timeout_s:g} s"
 
 
 def _decode(data: bytes) -> str:

@@ -1,43 +1,32 @@
-"""The certificate side of an audit: fetch or decode, then store as the current SSL Details."""
+"""The certificate side of an update: fetch (host) or decode (PEM), then plan what to store."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
 
-import sqlalchemy as sa
 from cryptography import x509
-from sqlmodel import Session
 
-from models import Device, SslDetailsRecord, SslSourceKind
+from models import Device, SslSourceKind
 from tracking.core import clock
-from tracking.core.certificates import (
-    ChainVerdict,
-    SslDetails,
-    chain_to_pem,
-    details_changes,
-    hostname_matches,
-    load_der_chain,
-    ssl_details,
-    verify_chain,
-)
+from tracking.core.certificates import chain_to_pem, load_der_chain
+from tracking.core.changes import Change, describe_changes, yes_no
 from tracking.core.errors import ErrorCode, ProbeError
 from tracking.core.schedule import Outcome
-from tracking.core.sources import HostSource, PemSource, SslSource, parse_ssl_source
-from tracking.refresh.rawstore import RawStore
-from tracking.refresh.records import (
-    AuditResult,
-    Change,
-    RawContent,
-    add_note,
-    assign,
-    describe_changes,
-    reschedule,
-    store_raw,
+from tracking.core.sources import TLS_AT_ONCE, HostSource, PemSource, SslSource, parse_ssl_source
+from tracking.core.ssl_details import (
+    SslDetails,
+    details_changes,
+    from_stored,
+    ssl_details,
+    stored_values,
 )
+from tracking.core.verdicts import ChainVerdict, hostname_matches, verify_chain
+from tracking.refresh.events import RawContent
 from tracking.refresh.services import Services
+from tracking.refresh.state import SSL_DETAILS, Row
+from tracking.refresh.writes import DetailsWrite, Plan
 
 
 @dataclass(frozen=True)
@@ -55,6 +44,20 @@ class CertificateSnapshot:
     @cached_property
     def chain_pem(self) -> str:
         return chain_to_pem(self.chain)
+
+    def stored_values(self) -> dict[str, object]:
+        """Every column of the device's ``ssl_details`` row but its key."""
+        return {
+            **stored_values(self.details),
+            "chain_pem": self.chain_pem,
+            "chain_length": len(self.chain),
+            "trusted": self.verdict.trusted,
+            "trust_error": self.verdict.reason,
+            "hostname_matches": self.hostname_matches,
+            "address": self.address,
+            "protocol": self.protocol,
+            "retrieved_at": self.retrieved_at,
+        }
 
     def raw(self) -> RawContent:
         """The chain as PEM, preceded by the handshake facts (text outside PEM blocks)."""
@@ -122,7 +125,11 @@ def source_of(device: Device) -> SslSource | None:
     if device.ssl_source_kind == SslSourceKind.PEM and device.ssl_pem:
         return parse_ssl_source(device.ssl_pem)
     if device.ssl_source_kind == SslSourceKind.HOST and device.ssl_host:
-        return HostSource(host=device.ssl_host, port=device.ssl_port or 443)
+        return HostSource(
+            host=device.ssl_host,
+            port=device.ssl_port or 443,
+            protocol=device.ssl_protocol or TLS_AT_ONCE,
+        )
     return None
 
 
@@ -130,102 +137,62 @@ def set_source(device: Device, source: SslSource) -> None:
     if isinstance(source, PemSource):
         device.ssl_source_kind = SslSourceKind.PEM
         device.ssl_pem = source.pem
-        device.ssl_host = None
-        device.ssl_port = None
+        device.ssl_host = device.ssl_port = device.ssl_protocol = None
     else:
         device.ssl_source_kind = SslSourceKind.HOST
         device.ssl_host = source.host
         device.ssl_port = source.port
+        device.ssl_protocol = source.protocol
         device.ssl_pem = None
 
 
-# The last audit: the ORM row, or the same columns read as a plain row (unchanged_refresh).
-StoredDetails = SslDetailsRecord | sa.Row[Any]
+# --- planning --------------------------------------------------------------------------------
 
 
-def _details_of(record: StoredDetails) -> SslDetails:
-    return SslDetails(
-        common_name=record.common_name,
-        valid_from=record.valid_from,
-        valid_until=record.valid_until,
-        issued_by=record.issued_by,
-        organization=record.organization,
-        organizational_unit=record.organizational_unit,
-        location=record.location,
-        serial_number=record.serial_number,
-        signature_algorithm=record.signature_algorithm,
-        subject_alternative_names=tuple(record.subject_alternative_names),
-        fingerprint_sha256=record.fingerprint_sha256,
-    )
-
-
-def _yes_no(value: bool | None) -> str | None:
-    return None if value is None else ("yes" if value else "no")
-
-
-def certificate_changes(old: StoredDetails, snap: CertificateSnapshot) -> list[Change]:
+def certificate_changes(old: Row, snap: CertificateSnapshot) -> list[Change]:
     """What differs from the last audit: SSL Details, then the verdicts and the chain."""
-    return details_changes(_details_of(old), snap.details) + _verdict_changes(old, snap)
-
-
-def _verdict_changes(old: StoredDetails, snap: CertificateSnapshot) -> list[Change]:
-    changes: list[Change] = []
+    changes = details_changes(from_stored(old), snap.details)
     if old.trusted != snap.verdict.trusted:
-        changes.append(("Chain Trusted", _yes_no(old.trusted), _yes_no(snap.verdict.trusted)))
+        changes.append(
+            Change("trusted", "Chain Trusted", yes_no(old.trusted), yes_no(snap.verdict.trusted))
+        )
     if old.hostname_matches != snap.hostname_matches:
         changes.append(
-            ("Host Name Matches", _yes_no(old.hostname_matches), _yes_no(snap.hostname_matches))
+            Change(
+                "hostname_matches",
+                "Host Name Matches",
+                yes_no(old.hostname_matches),
+                yes_no(snap.hostname_matches),
+            )
         )
     same_leaf = old.fingerprint_sha256 == snap.details.fingerprint_sha256
     if same_leaf and old.chain_pem != snap.chain_pem:
         changes.append(
-            ("Chain", f"{old.chain_length} certificate(s)", f"{len(snap.chain)} certificate(s)")
+            Change(
+                "chain",
+                "Chain",
+                f"{old.chain_length} certificate(s)",
+                f"{len(snap.chain)} certificate(s)",
+            )
         )
     return changes
 
 
-def apply_certificate(
-    session: Session,
-    device: Device,
-    snap: CertificateSnapshot,
-    *,
-    raw_store: RawStore,
-    author: str,
-    now: datetime,
-) -> AuditResult:
-    """Store a certificate snapshot as the device's current audit, in the caller's transaction."""
-    assert device.id is not None
-    old = session.get(SslDetailsRecord, device.id)
-    changes: list[Change] = []
-    if old is not None:
-        changes = certificate_changes(old, snap)
-    record = old or SslDetailsRecord(
-        device_id=device.id,
-        valid_from=snap.details.valid_from,
-        valid_until=snap.details.valid_until,
-        serial_number=snap.details.serial_number,
-        signature_algorithm=snap.details.signature_algorithm,
-        fingerprint_sha256=snap.details.fingerprint_sha256,
-        chain_pem="",
-        retrieved_at=snap.retrieved_at,
+def plan_certificate(old: Row | None, snap: CertificateSnapshot) -> Plan:
+    first = old is None
+    changes = () if old is None else tuple(certificate_changes(old, snap))
+    return Plan(
+        first=first,
+        changes=changes,
+        note=certificate_note(snap, first=first, changes=changes),
+        raw=snap.raw() if first or changes else None,
+        details=DetailsWrite(SSL_DETAILS, snap.stored_values()),
+        device_values={"expires_at": snap.details.valid_until, "last_update_error": None},
+        outcome=Outcome.OK,
     )
-    _fill_record(record, snap)
-    session.add(record)
-
-    assign(device, expires_at=snap.details.valid_until, last_updated_at=now, last_update_error=None)
-    session.add(device)
-
-    result = AuditResult(device_id=device.id, first=old is None, changes=changes)
-    result.changed = result.first or bool(changes)
-    if result.changed:
-        result.raw_file = store_raw(session, device, snap.raw(), raw_store=raw_store, now=now)
-    result.note = certificate_note(snap, first=result.first, changes=changes)
-    add_note(session, device, result.note, author=author, now=now)
-    result.next_update = reschedule(session, device, outcome=Outcome.OK, now=now)
-    return result
 
 
-def certificate_note(snap: CertificateSnapshot, *, first: bool, changes: list[Change]) -> str:
+def certificate_note(snap: CertificateSnapshot, *, first: bool, changes: tuple[Change, ...]) -> str:
     """The Activity note of a certificate update."""
     is_host = isinstance(snap.source, HostSource)
     where = f" from {snap.source.display}" if isinstance(snap.source, HostSource) else " (PEM)"
@@ -239,29 +206,3 @@ def certificate_note(snap: CertificateSnapshot, *, first: bool, changes: list[Ch
     if changes:
         return f"SSL certificate details updated{where}: {describe_changes(changes)}."
     return f"SSL certificate details checked{where}: no changes."
-
-
-def _fill_record(record: SslDetailsRecord, snap: CertificateSnapshot) -> None:
-    d = snap.details
-    assign(
-        record,
-        common_name=d.common_name,
-        valid_from=d.valid_from,
-        valid_until=d.valid_until,
-        issued_by=d.issued_by,
-        organization=d.organization,
-        organizational_unit=d.organizational_unit,
-        location=d.location,
-        serial_number=d.serial_number,
-        signature_algorithm=d.signature_algorithm,
-        subject_alternative_names=list(d.subject_alternative_names),
-        fingerprint_sha256=d.fingerprint_sha256,
-        chain_pem=snap.chain_pem,
-        chain_length=len(snap.chain),
-        trusted=snap.verdict.trusted,
-        trust_error=snap.verdict.reason,
-        hostname_matches=snap.hostname_matches,
-        address=snap.address,
-        protocol=snap.protocol,
-        retrieved_at=snap.retrieved_at,
-    )

@@ -1,4 +1,5 @@
-"""The domain side of an audit: registration (RDAP, else WHOIS) and DNS records.
+"""The domain side of an update: registration (RDAP, else WHOIS) and DNS records, then a plan
+of what to store; also registration details a person enters (source MANUAL).
 
 A well-formed domain is always saved; what could not be looked up is recorded as a failure,
 never as emptiness: good details are never overwritten by a failed look-up.
@@ -12,10 +13,8 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
-from models import Device, DomainDetailsRecord
 from tracking.core import clock
+from tracking.core.changes import Change, describe_changes
 from tracking.core.errors import DstrackError, ErrorCode
 from tracking.core.registration import RegistrationDetails, registration_changes
 from tracking.core.schedule import Outcome
@@ -29,17 +28,10 @@ from tracking.probes.registration import (
     RegistrationOutcome,
 )
 from tracking.refresh.certificate import CertificateSnapshot, retrieve_certificate
-from tracking.refresh.rawstore import RawStore
-from tracking.refresh.records import (
-    AuditResult,
-    Change,
-    RawContent,
-    add_note,
-    describe_changes,
-    reschedule,
-    store_raw,
-)
+from tracking.refresh.events import RawContent
 from tracking.refresh.services import Services
+from tracking.refresh.state import DOMAIN_DETAILS, Row
+from tracking.refresh.writes import DetailsWrite, Plan
 
 log = logging.getLogger(__name__)
 
@@ -123,35 +115,62 @@ async def find_domain_certificate(
     return found or "; ".join(reasons)
 
 
-# --- storing ---------------------------------------------------------------------------------
+# --- planning --------------------------------------------------------------------------------
+
+# A domain's details before anything is known (the columns of ``domain_details`` but its key).
+_NOTHING_KNOWN: dict[str, object] = {
+    "registrar": None,
+    "registrant_organization": None,
+    "created_at": None,
+    "updated_at": None,
+    "expires_at": None,
+    "name_servers": [],
+    "statuses": [],
+    "dnssec": None,
+    "source": "RDAP",
+    "dns_records": [],
+    "registered": None,
+    "registration_error": None,
+    "dns_error": None,
+    "retrieved_at": None,
+}
 
 
-def _details_of(record: DomainDetailsRecord) -> RegistrationDetails | None:
-    if record.registered is not True and record.source != "MANUAL":
+def _known(old: Row | None, *, source: str = "RDAP") -> dict[str, object]:
+    if old is None:
+        return {**_NOTHING_KNOWN, "source": source}
+    values = dict(old._mapping)
+    del values["device_id"]
+    return values
+
+
+def _registration(values: dict[str, object]) -> RegistrationDetails | None:
+    """The registration details a record holds, if it holds any."""
+    if values["registered"] is not True and values["source"] != "MANUAL":
         return None
     return RegistrationDetails(
-        registrar=record.registrar,
-        registrant_organization=record.registrant_organization,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        expires_at=record.expires_at,
-        name_servers=tuple(record.name_servers),
-        statuses=tuple(record.statuses),
-        dnssec=record.dnssec,
-        source=record.source,
+        **{name: values[name] for name in _REGISTRATION_FIELDS},  # type: ignore[arg-type]
     )
 
 
-def _fill_registration(record: DomainDetailsRecord, details: RegistrationDetails) -> None:
-    record.registrar = details.registrar
-    record.registrant_organization = details.registrant_organization
-    record.created_at = details.created_at
-    record.updated_at = details.updated_at
-    record.expires_at = details.expires_at
-    record.name_servers = list(details.name_servers)
-    record.statuses = list(details.statuses)
-    record.dnssec = details.dnssec
-    record.source = details.source
+_REGISTRATION_FIELDS = (
+    "registrar",
+    "registrant_organization",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "name_servers",
+    "statuses",
+    "dnssec",
+    "source",
+)
+
+
+def _registration_values(details: RegistrationDetails) -> dict[str, object]:
+    values = {name: getattr(details, name) for name in _REGISTRATION_FIELDS}
+    values["name_servers"] = list(details.name_servers)
+    values["statuses"] = list(details.statuses)
+    return values
 
 
 def _record_key(record: dict[str, object]) -> tuple[object, ...]:
@@ -172,7 +191,9 @@ def _records_change(old: list[dict[str, object]], new: list[dict[str, object]]) 
     shown = ", ".join(parts[:MAX_LISTED_RECORD_CHANGES])
     if len(parts) > MAX_LISTED_RECORD_CHANGES:
         shown += f", and {len(parts) - MAX_LISTED_RECORD_CHANGES} more"
-    return ("DNS Records", f"{len(before)} record(s)", f"{len(after)} record(s): {shown}")
+    return Change(
+        "dns_records", "DNS Records", f"{len(before)} record(s)", f"{len(after)} record(s): {shown}"
+    )
 
 
 def _dns_failure_text(lookup: DnsLookup) -> str:
@@ -187,136 +208,123 @@ def _dns_failure_text(lookup: DnsLookup) -> str:
     return f"DNS look-up failed ({listed})"
 
 
-def apply_domain(
-    session: Session,
-    device: Device,
-    snap: DomainSnapshot,
-    *,
-    raw_store: RawStore,
-    author: str,
-    now: datetime,
-) -> AuditResult:
-    """Store what a domain look-up learned, in the caller's transaction."""
-    assert device.id is not None
-    old = session.get(DomainDetailsRecord, device.id)
-    first = old is None
-    record = old or DomainDetailsRecord(device_id=device.id, source="RDAP")
-    changes: list[Change] = []
-    notes: list[str] = []
+@dataclass
+class _Draft:
+    """A domain plan being assembled."""
+
+    first: bool
+    values: dict[str, object]
+    changes: list[Change]
+    notes: list[str]
+    device_values: dict[str, object]
     error: DstrackError | None = None
-    registration = snap.registration
+
+
+def plan_domain(old: Row | None, snap: DomainSnapshot) -> Plan:
+    """What a domain look-up learned, and what of it is stored: a failed look-up never
+    overwrites good details."""
+    draft = _Draft(old is None, _known(old), [], [], {})
+    _plan_registration(draft, snap)
+    _plan_records(draft, snap.dns, unicode_name(snap.domain))
+    draft.values["retrieved_at"] = snap.retrieved_at
+    draft.device_values["last_update_error"] = draft.error.message if draft.error else None
     shown = unicode_name(snap.domain)
-
-    if isinstance(registration, RegistrationFound):
-        details = registration.details
-        if not first:
-            changes += registration_changes(_details_of(record), details)
-        _fill_registration(record, details)
-        record.registered = True
-        record.registration_error = None
-        device.expires_at = details.expires_at
-        notes.append(
-            f"Registration details from {registration.source}: "
-            f"registrar {details.registrar or '(not published)'}, "
-            f"expires {details.expires_at.isoformat() if details.expires_at else '(unknown)'}."
-        )
-    elif isinstance(registration, RegistrationNotRegistered):
-        if record.registered is not False and not first:
-            changes.append(("Registered", "yes", "no"))
-        record.registered = False
-        record.registration_error = None
-        record.source = registration.source
-        notes.append(
-            f"The registry ({registration.source}) has no record of {shown}: "
-            "the domain is not registered, so no registration details were retrieved."
-        )
-    else:
-        record.registration_error = registration.message
-        error = DstrackError(
-            registration.code, f"Registration look-up failed: {registration.message}"
-        )
-        notes.append(error.message.rstrip(".") + ("." if first else ". Previous details kept."))
-
-    new_records = [asdict(r) for r in snap.dns.records]
-    if snap.dns.failed:
-        record.dns_error = _dns_failure_text(snap.dns)
-        notes.append(record.dns_error + ("; previous records kept." if not first else "."))
-        if first:  # nothing known yet: keep what did answer
-            record.dns_records = new_records
-        if error is None:
-            error = DstrackError(ErrorCode.DNS_LOOKUP_FAILED, record.dns_error)
-    else:
-        if not first and (records_change := _records_change(record.dns_records, new_records)):
-            changes.append(records_change)
-        record.dns_records = new_records
-        record.dns_error = None
-        if snap.dns.nxdomain:
-            notes.append(f"DNS: {shown} does not exist (NXDOMAIN).")
-    record.retrieved_at = snap.retrieved_at
-    session.add(record)
-
-    device.last_updated_at = now
-    device.last_update_error = error.message if error else None
-    session.add(device)
-
-    result = AuditResult(
-        device_id=device.id, first=first, changes=changes, error=error, is_domain=True
-    )
-    result.changed = first or bool(changes)
-    if result.changed:
-        result.raw_file = store_raw(session, device, snap.raw(), raw_store=raw_store, now=now)
-    if first:
+    if draft.first:
         headline = f"Domain details looked up for {shown}"
-    elif changes:
-        headline = f"Domain details updated for {shown}: {describe_changes(changes)}"
+    elif draft.changes:
+        headline = f"Domain details updated for {shown}: {describe_changes(draft.changes)}"
     else:
         headline = f"Domain details checked for {shown}: no changes"
-    result.note = " ".join([headline + ".", *notes])
-    add_note(session, device, result.note, author=author, now=now)
-
-    if isinstance(registration, RegistrationFailed):
+    if isinstance(snap.registration, RegistrationFailed):
         outcome = Outcome.FAILED
     elif snap.dns.failed:
         outcome = Outcome.DNS_FAILED
     else:
         outcome = Outcome.OK
-    result.next_update = reschedule(session, device, outcome=outcome, now=now)
-    return result
-
-
-def apply_manual_registration(
-    session: Session,
-    device: Device,
-    *,
-    expires_at: datetime | None,
-    registrar: str | None,
-    author: str,
-    now: datetime,
-) -> list[Change]:
-    """Registration details a person entered (source MANUAL); the schedule follows the expiry."""
-    assert device.id is not None
-    record = session.get(DomainDetailsRecord, device.id) or DomainDetailsRecord(
-        device_id=device.id, source="MANUAL"
+    return Plan(
+        first=draft.first,
+        changes=tuple(draft.changes),
+        note=" ".join([headline + ".", *draft.notes]),
+        raw=snap.raw() if draft.first or draft.changes else None,
+        details=DetailsWrite(DOMAIN_DETAILS, draft.values),
+        device_values=draft.device_values,
+        outcome=outcome,
+        error=draft.error,
     )
-    before = _details_of(record)
-    if expires_at is not None:
-        record.expires_at = expires_at
-        device.expires_at = expires_at
-    if registrar is not None:
-        record.registrar = registrar
-    record.source = "MANUAL"
-    after = _details_of(record)
-    assert after is not None
-    changes = registration_changes(before, after)
-    session.add(record)
-    session.add(device)
-    if changes:
-        add_note(
-            session,
-            device,
-            f"Registration details entered manually: {describe_changes(changes)}.",
-            author=author,
-            now=now,
+
+
+def _plan_registration(draft: _Draft, snap: DomainSnapshot) -> None:
+    registration = snap.registration
+    values = draft.values
+    if isinstance(registration, RegistrationFound):
+        details = registration.details
+        if not draft.first:
+            draft.changes += registration_changes(_registration(values), details)
+        values.update(_registration_values(details), registered=True, registration_error=None)
+        draft.device_values["expires_at"] = details.expires_at
+        draft.notes.append(
+            f"Registration details from {registration.source}: "
+            f"registrar {details.registrar or '(not published)'}, "
+            f"expires {details.expires_at.isoformat() if details.expires_at else '(unknown)'}."
         )
-    reschedule(session, device, outcome=Outcome.OK, now=now)
-    return changes
+    elif isinstance(registration, RegistrationNotRegistered):
+        if values["registered"] is not False and not draft.first:
+            draft.changes.append(Change("registered", "Registered", "yes", "no"))
+        values.update(registered=False, registration_error=None, source=registration.source)
+        draft.notes.append(
+            f"The registry ({registration.source}) has no record of "
+            f"{unicode_name(snap.domain)}: the domain is not registered, so no registration "
+            "details were retrieved."
+        )
+    else:
+        values["registration_error"] = registration.message
+        draft.error = DstrackError(
+            registration.code, f"Registration look-up failed: {registration.message}"
+        )
+        message = draft.error.message.rstrip(".")
+        draft.notes.append(message + ("." if draft.first else ". Previous details kept."))
+
+
+def _plan_records(draft: _Draft, lookup: DnsLookup, shown: str) -> None:
+    values = draft.values
+    new_records = [asdict(r) for r in lookup.records]
+    if lookup.failed:
+        values["dns_error"] = failure = _dns_failure_text(lookup)
+        draft.notes.append(failure + ("; previous records kept." if not draft.first else "."))
+        if draft.first:  # nothing known yet: keep what did answer
+            values["dns_records"] = new_records
+        if draft.error is None:
+            draft.error = DstrackError(ErrorCode.DNS_LOOKUP_FAILED, failure)
+        return
+    old_records = values["dns_records"]
+    assert isinstance(old_records, list)
+    if not draft.first and (change := _records_change(old_records, new_records)):
+        draft.changes.append(change)
+    values.update(dns_records=new_records, dns_error=None)
+    if lookup.nxdomain:
+        draft.notes.append(f"DNS: {shown} does not exist (NXDOMAIN).")
+
+
+def plan_manual_registration(
+    old: Row | None, *, expires_at: datetime | None, registrar: str | None
+) -> Plan:
+    """Registration details a person entered (source MANUAL); the schedule follows the expiry."""
+    values = _known(old, source="MANUAL")
+    before = _registration(values)
+    device_values: dict[str, object] = {}
+    if expires_at is not None:
+        values["expires_at"] = device_values["expires_at"] = expires_at
+    if registrar is not None:
+        values["registrar"] = registrar
+    values["source"] = "MANUAL"
+    changes = registration_changes(before, _registration(values))  # type: ignore[arg-type]
+    note = f"Registration details entered manually: {describe_changes(changes)}."
+    return Plan(
+        first=False,
+        changes=tuple(changes),
+        note=note if changes else None,
+        raw=None,
+        details=DetailsWrite(DOMAIN_DETAILS, values),
+        device_values=device_values,
+        outcome=Outcome.OK,
+    )

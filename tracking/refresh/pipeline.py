@@ -1,81 +1,236 @@
-"""The one audit use case: probe -> decode -> diff with the last audit -> store -> RAW file ->
-Activity note -> next update.
+"""The update pipeline: probe -> decode -> diff with the last audit -> one write -> subscribers.
 
-Every path goes through here: device creation, a forced update, "Save & Update" and the
-scheduled refresh in Dagster. The network part runs first, outside any transaction; what it
-learned is then written in one transaction, so a failure half-way leaves the previous audit
-intact and only records the error on the device.
+Every update goes through here: device creation, a forced update, "Save & Update", a manual
+registration entry, an import row and the scheduled refresh in Dagster. The network part runs
+first, outside any transaction; what it learned is then planned (``Planned``: one event per
+device) and written in one transaction with a few statements for the whole batch, after which
+the subscribers (RAW files, Activity notes, and whoever ``Services`` adds) see the events in the
+same transaction. A failure half-way leaves the previous audit intact and only records the
+error on the device.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from models import Device, DeviceCategory, DomainDetailsRecord, SslDetailsRecord, UpdateJob
+from models import Device, DeviceCategory
 from models.db import reader, transaction
 from tracking.core import clock
+from tracking.core.changes import Change
 from tracking.core.errors import DstrackError, ErrorCode, ValidationError, not_found
+from tracking.core.schedule import NextUpdate, Outcome
 from tracking.core.sources import HostSource, SslSource
 from tracking.probes.ares import shared_channels
 from tracking.refresh.certificate import (
     CertificateSnapshot,
-    apply_certificate,
+    plan_certificate,
     retrieve_certificate,
     source_of,
 )
-from tracking.refresh.domain import DomainSnapshot, apply_domain, retrieve_domain
-from tracking.refresh.rawstore import RawStore
-from tracking.refresh.records import (
-    AuditResult,
-    RawContent,
-    add_note,
-    record_failure,
-    reschedule,
-    store_raw,
-    sync_job,
+from tracking.refresh.domain import (
+    DomainSnapshot,
+    plan_domain,
+    plan_manual_registration,
+    retrieve_domain,
 )
+from tracking.refresh.events import StoredRawFile, UpdateBatch, UpdateEvent, UpdateSubscriber
+from tracking.refresh.records import ActivityNotes, RawFiles
 from tracking.refresh.services import Services
+from tracking.refresh.state import Stored, read_state
 from tracking.refresh.switch import tracking_enabled
-from tracking.refresh.unchanged import write_unchanged
+from tracking.refresh.writes import Plan, Planned, write_planned
 
 log = logging.getLogger(__name__)
 
-SYSTEM_AUTHOR = "System"
 SSL_UPDATED_MESSAGE = "The SSL certificate was updated."
 DOMAIN_UPDATED_MESSAGE = "The domain was updated."
 
-__all__ = [
-    "AuditResult",
-    "CertificateSnapshot",
-    "DomainSnapshot",
-    "RawContent",
-    "add_note",
-    "apply_certificate",
-    "apply_domain",
-    "audit_target",
-    "record_failure",
-    "reschedule",
-    "result_message",
-    "retrieve",
-    "retrieve_certificate",
-    "retrieve_domain",
-    "save",
-    "store_raw",
-    "sync_job",
-    "update_audit",
-    "update_many",
-]
+
+@dataclass(frozen=True)
+class ManualRegistration:
+    """Registration details a person typed (``updateDevice`` with expiresAt / registrar)."""
+
+    expires_at: datetime | None
+    registrar: str | None
 
 
-def _is_wildcard(domain: str | None) -> bool:
-    return (domain or "").startswith("*.")
+@dataclass(frozen=True)
+class Retrieved:
+    """What one device's look-up gave (exactly one of the four), ready to be written."""
+
+    device_id: int
+    what: str  # "SSL certificate" or "Domain", for notes
+    certificate: CertificateSnapshot | None = None
+    domain: DomainSnapshot | None = None
+    manual: ManualRegistration | None = None
+    failure: DstrackError | None = None
+    seconds: float | None = None  # time spent retrieving
+
+    @property
+    def is_domain(self) -> bool:
+        return self.what == "Domain"
+
+
+@dataclass
+class AuditResult:
+    device_id: int
+    changed: bool = False
+    first: bool = False
+    changes: list[Change] = field(default_factory=list)
+    note: str = ""
+    raw_file: StoredRawFile | None = None
+    error: DstrackError | None = None
+    next_update: NextUpdate | None = None
+    is_domain: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def retrieve(services: Services, device_id: int, target: SslSource | str) -> Retrieved:
+    """The network part of an update; a failed look-up is a result, not an exception."""
+    started = time.perf_counter()
+    if isinstance(target, str):
+        domain = await retrieve_domain(services, target)
+        return Retrieved(device_id, "Domain", domain=domain, seconds=_since(started))
+    try:
+        snap = await retrieve_certificate(services, target)
+    except DstrackError as error:
+        return Retrieved(device_id, "SSL certificate", failure=error, seconds=_since(started))
+    return Retrieved(device_id, "SSL certificate", certificate=snap, seconds=_since(started))
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def apply_updates(
+    session: Session,
+    services: Services,
+    items: Sequence[Retrieved],
+    *,
+    author: str,
+    now: datetime | None = None,
+    only_own_subscribers: bool = False,
+) -> list[AuditResult]:
+    """Plan and write ``items`` in the caller's transaction and tell the subscribers; results
+    in input order. ORM objects the session held are stale afterwards: read them again."""
+    now = now or clock.now()
+    session.flush()
+    state = read_state(
+        session,
+        [i.device_id for i in items],
+        ssl_ids=[i.device_id for i in items if i.certificate is not None],
+        domain_ids=[i.device_id for i in items if i.domain is not None or i.manual is not None],
+    )
+    planned: list[Planned] = []
+    results: dict[int, AuditResult] = {}
+    for item in items:
+        stored = state.devices.get(item.device_id)
+        if stored is None:  # the device went away meanwhile
+            error = not_found("id", "Device")
+            results[item.device_id] = AuditResult(item.device_id, error=error)
+            continue
+        planned.append(plan_update(item, stored, author=author, now=now))
+    next_updates = write_planned(session, state, planned, now=now)
+    batch = UpdateBatch(session, [p.event for p in planned], now)
+    own: tuple[UpdateSubscriber, ...] = (RawFiles(services.raw_store), ActivityNotes())
+    for subscriber in own if only_own_subscribers else (*own, *services.subscribers):
+        subscriber.on_updates(batch)
+    for done in planned:
+        device_id = done.event.device_id
+        results[device_id] = _result(done, next_updates[device_id], batch.raw_files.get(device_id))
+    return [results[i.device_id] for i in items]
+
+
+def plan_update(item: Retrieved, stored: Stored, *, author: str, now: datetime) -> Planned:
+    """The event of one update and what it writes."""
+    device = stored.device
+    plan = _plan(item, stored)
+    values = dict(plan.device_values)
+    failed = plan.outcome is Outcome.FAILED
+    failures = device.consecutive_failures
+    if item.manual is None:  # a retrieval, not a person's entry
+        failures = failures + 1 if failed else 0
+        values["consecutive_failures"] = failures
+        if item.failure is None:
+            values["last_updated_at"] = now
+    expires_at = values.get("expires_at", device.expires_at)
+    event = UpdateEvent(
+        device_id=item.device_id,
+        category=device.category,
+        first=plan.first,
+        changes=plan.changes,
+        error=plan.error,
+        failed=failed,
+        note=plan.note,
+        raw=plan.raw,
+        expires_at=expires_at,  # type: ignore[arg-type]
+        previous_expires_at=device.expires_at,
+        consecutive_failures=failures,
+        at=now,
+        author=author,
+        retrieval_seconds=item.seconds,
+        previous_consecutive_failures=device.consecutive_failures,
+    )
+    return Planned(event, values, plan.details, plan.outcome)
+
+
+def _plan(item: Retrieved, stored: Stored) -> Plan:
+    if item.certificate is not None:
+        return plan_certificate(stored.ssl, item.certificate)
+    if item.domain is not None:
+        return plan_domain(stored.domain, item.domain)
+    if item.manual is not None:
+        manual = item.manual
+        return plan_manual_registration(
+            stored.domain, expires_at=manual.expires_at, registrar=manual.registrar
+        )
+    assert item.failure is not None
+    return plan_failure(item.what, item.failure)
+
+
+def plan_failure(what: str, error: DstrackError) -> Plan:
+    """A failed update: the previous audit stays, the error is recorded, a retry in one hour."""
+    return Plan(
+        first=False,
+        changes=(),
+        note=f"{what} update failed: {error.message}",
+        raw=None,
+        details=None,
+        device_values={"last_update_error": error.message},
+        outcome=Outcome.FAILED,
+        error=error,
+    )
+
+
+def _result(
+    item: Planned, next_update: NextUpdate | None, raw: StoredRawFile | None
+) -> AuditResult:
+    event = item.event
+    return AuditResult(
+        device_id=event.device_id,
+        changed=event.changed,
+        first=event.first,
+        changes=list(event.changes),
+        note=event.note or "",
+        raw_file=raw,
+        error=event.error,
+        next_update=next_update,
+        is_domain=event.category == DeviceCategory.DOMAIN,
+    )
+
+
+# --- targets: what to look up for each device -------------------------------------------------
 
 
 def audit_target(session: Session, device: Device) -> SslSource | str:
@@ -88,10 +243,9 @@ def audit_target(session: Session, device: Device) -> SslSource | str:
             raise ValidationError(ErrorCode.TRACKING_DISABLED)
         return source
     if device.category == DeviceCategory.DOMAIN and device.domain:
-        if _is_wildcard(device.domain):
+        if device.domain.startswith("*."):
             raise ValidationError(
-                ErrorCode.INVALID_INPUT,
-                "No details are retrieved for a wildcard domain.",
+                ErrorCode.INVALID_INPUT, "No details are retrieved for a wildcard domain."
             )
         if not tracking_enabled(session):
             raise ValidationError(ErrorCode.TRACKING_DISABLED)
@@ -99,34 +253,6 @@ def audit_target(session: Session, device: Device) -> SslSource | str:
     raise ValidationError(
         ErrorCode.INVALID_INPUT, "Only Domain and SSL Certificate devices have details to update."
     )
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    """What one device's look-up gave, ready to be written (exactly one of the three)."""
-
-    device_id: int
-    what: str  # "SSL certificate" or "Domain", for notes
-    certificate: CertificateSnapshot | None = None
-    domain: DomainSnapshot | None = None
-    failure: DstrackError | None = None
-
-    def apply(
-        self, session: Session, device: Device, *, raw_store: RawStore, author: str
-    ) -> AuditResult:
-        now = clock.now()
-        if self.failure is not None:
-            return record_failure(
-                session, device, self.failure, what=self.what, author=author, now=now
-            )
-        if self.domain is not None:
-            return apply_domain(
-                session, device, self.domain, raw_store=raw_store, author=author, now=now
-            )
-        assert self.certificate is not None
-        return apply_certificate(
-            session, device, self.certificate, raw_store=raw_store, author=author, now=now
-        )
 
 
 def _targets(
@@ -148,95 +274,51 @@ def _targets(
     return targets
 
 
-async def retrieve(services: Services, device_id: int, target: SslSource | str) -> Retrieved:
-    """The network part of an update; a failed look-up is a result, not an exception."""
-    if isinstance(target, str):
-        return Retrieved(device_id, "Domain", domain=await retrieve_domain(services, target))
-    try:
-        snap = await retrieve_certificate(services, target)
-    except DstrackError as error:
-        return Retrieved(device_id, "SSL certificate", failure=error)
-    return Retrieved(device_id, "SSL certificate", certificate=snap)
+# --- saving -------------------------------------------------------------------------------------
 
 
 def save(services: Services, retrieved: Sequence[Retrieved], *, author: str) -> list[AuditResult]:
-    """Write several updates in one transaction (those that found their certificate unchanged
-    with a few statements for all, see ``tracking.refresh.unchanged``). If that fails, each
-    is written in its own, so one device's failure never loses the others' updates and each
-    failure is recorded."""
+    """Write several updates in one transaction. If that fails, each is written in its own, so
+    one device's failure never loses the others' updates and each failure is recorded."""
     if len(retrieved) > 1:
         try:
-            with transaction(services.engine) as session, session.no_autoflush:
-                snapshots = [(r.device_id, r.certificate) for r in retrieved if r.certificate]
-                unchanged = write_unchanged(session, snapshots, author=author, now=clock.now())
-                rest = [r for r in retrieved if r.device_id not in unchanged]
-                loaded = _preload(session, rest) if rest else []  # noqa: F841
-                written = {
-                    r.device_id: r.apply(
-                        session,
-                        _still_there(session, r.device_id),
-                        raw_store=services.raw_store,
-                        author=author,
-                    )
-                    for r in rest
-                }
-                return [unchanged.get(r.device_id) or written[r.device_id] for r in retrieved]
+            with transaction(services.engine) as session:
+                return apply_updates(session, services, retrieved, author=author)
         except Exception:
             log.info("a batch of %d updates is written one by one", len(retrieved), exc_info=True)
     return [_save_one(services, r, author=author) for r in retrieved]
 
 
-def _preload(session: Session, retrieved: Sequence[Retrieved]) -> list[Any]:
-    """Load what the updates will read into the session, a query per table instead of per row
-    (and no query for a kind of details no update in the batch writes).
-
-    The session's identity map holds rows weakly: keep the returned list while they are used.
-    """
-    every = [r.device_id for r in retrieved]
-    certificates = [r.device_id for r in retrieved if r.certificate is not None]
-    domains = [r.device_id for r in retrieved if r.domain is not None]
-    tables: list[tuple[Any, Any, list[int]]] = [
-        (Device, Device.id, every),
-        (UpdateJob, UpdateJob.device_id, every),
-        (SslDetailsRecord, SslDetailsRecord.device_id, certificates),
-        (DomainDetailsRecord, DomainDetailsRecord.device_id, domains),
-    ]
-    rows: list[Any] = []
-    for model, key, device_ids in tables:
-        if device_ids:
-            rows += session.exec(select(model).where(col(key).in_(device_ids))).all()
-    tracking_enabled(session)
-    return rows
-
-
 def _save_one(services: Services, retrieved: Retrieved, *, author: str) -> AuditResult:
     """One update in one transaction; if that fails, the previous audit stays intact and the
     error is recorded on the device in a second, small transaction."""
-    device_id = retrieved.device_id
     try:
         with transaction(services.engine) as session:
-            device = _still_there(session, device_id)
-            return retrieved.apply(session, device, raw_store=services.raw_store, author=author)
-    except DstrackError as error:  # the device went away meanwhile
-        return AuditResult(device_id=device_id, error=error, is_domain=retrieved.what == "Domain")
+            (result,) = apply_updates(session, services, [retrieved], author=author)
+            return result
+    except DstrackError as error:  # e.g. the RAW file could not be stored
+        failure = error
     except Exception as exc:
-        log.exception("saving the update of device %s failed", device_id)
-        # A database error's text carries the SQL and its parameters (whole certificate
-        # chains): the device shows only the driver's own message; the log has the rest.
-        reason = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        failure = DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {reason}")
+        log.exception("saving the update of device %s failed", retrieved.device_id)
+        failure = save_failure(exc)
+    recorded = [Retrieved(retrieved.device_id, retrieved.what, failure=failure)]
+    try:
         with transaction(services.engine) as session:
-            device = _still_there(session, device_id)
-            return record_failure(
-                session, device, failure, what=retrieved.what, author=author, now=clock.now()
-            )
+            return apply_updates(session, services, recorded, author=author)[0]
+    except Exception:  # a subscriber that fails every time must not hide the failure
+        log.exception("recording the failed update of device %s failed", retrieved.device_id)
+    with transaction(services.engine) as session:
+        return apply_updates(session, services, recorded, author=author, only_own_subscribers=True)[
+            0
+        ]
 
 
-def _still_there(session: Session, device_id: int) -> Device:
-    device = session.get(Device, device_id)
-    if device is None:
-        raise not_found("id", "Device")
-    return device
+def save_failure(exc: Exception) -> DstrackError:
+    """What the device shows of a write that failed. A database error's text carries the SQL
+    and its parameters (whole certificate chains): only the driver's own message is shown, and
+    the log has the rest."""
+    reason = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return DstrackError(ErrorCode.SAVE_FAILED, f"The update could not be saved: {reason}")
 
 
 async def update_audit(services: Services, device_id: int, *, author: str) -> AuditResult:
@@ -265,7 +347,7 @@ async def update_many(
     device_ids: Sequence[int],
     *,
     author: str,
-    concurrency: int = 8,
+    concurrency: int = 16,
     batch_size: int = 64,
 ) -> list[AuditResult]:
     """Update several devices with at most ``concurrency`` look-ups in flight; results in

@@ -1,28 +1,28 @@
-"""What the use cases need from the outside world, bundled: settings, database, probes, storage.
+"""What the use cases need from the outside world, bundled: settings, database, probes, storage
+and the subscribers of the update pipeline.
 
-Adapters (the API, Dagster) build one ``Services`` with the real probes; tests may hand in
-fakes for any probe, since each is a small protocol.
+Adapters (the API, Dagster) get one from ``tracking.wiring.build_services`` with the real
+probes; tests may hand in fakes for any probe, since each is a small protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 from typing import Protocol
 
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
-from tracking.core.certificates import TrustRoots
-from tracking.core.ratelimit import SlidingWindowLimit
 from tracking.core.settings import Settings
+from tracking.core.verdicts import TrustRoots
 from tracking.probes.dns import DnsLookup, lookup_records
 from tracking.probes.registration import RegistrationOutcome, lookup_registration
-from tracking.probes.resolver import Resolver, resolver_for
-from tracking.probes.tls import RealTlsProbe, TlsProbe
+from tracking.probes.resolver import Resolver
+from tracking.probes.tls import TlsProbe
 from tracking.probes.truststore import load_trust_roots
+from tracking.refresh.events import UpdateSubscriber
 from tracking.refresh.rawstore import RawStore
 
 
@@ -61,11 +61,9 @@ class Services:
     dns: DnsProbe
     resolver: Resolver
     raw_store: RawStore
+    # Told of every batch of updates, after the pipeline's own (RAW files, Activity notes).
+    subscribers: tuple[UpdateSubscriber, ...] = ()
     roots_override: Sequence[x509.Certificate] | None = field(default=None)
-    # Forced updates a user may ask for, per worker process (see tracking.core.ratelimit).
-    forced_updates: SlidingWindowLimit = field(
-        default_factory=lambda: SlidingWindowLimit(limit=500, window=timedelta(minutes=10))
-    )
 
     @cached_property
     def trust_roots(self) -> TrustRoots:
@@ -73,16 +71,3 @@ class Services:
         if self.roots_override is not None:
             return TrustRoots(self.roots_override)
         return TrustRoots(load_trust_roots(self.settings.ca_bundle))
-
-
-def build_services(settings: Settings, engine: Engine) -> Services:
-    resolver = resolver_for(settings)
-    return Services(
-        settings=settings,
-        engine=engine,
-        tls=RealTlsProbe(settings, resolver),
-        registration=RealRegistrationProbe(settings),
-        dns=RealDnsProbe(settings),
-        resolver=resolver,
-        raw_store=RawStore(settings.data_dir),
-    )

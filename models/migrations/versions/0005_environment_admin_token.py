@@ -6,7 +6,7 @@ token there revokes the previous one. Tokens stored before this revision are lef
 is not known.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0008
 Create Date: 2026-11-28 10:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
-import json
 from collections.abc import Callable
 from functools import cache
 
@@ -21,23 +20,21 @@ from cryptography.hazmat.primitives.asymmetric import ed448
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
+from models import SslDetailsRecord
 from tests.fakes.pki import NOW, Issued, forge, issue, key, name
 from tests.fakes.pki import test_ca as make_ca  # not collected as a test
 from tests.support.openssl import OPENSSL, openssl_sans, openssl_x509
 from tests.support.openssl import openssl_time as _openssl_time
-from tracking.core import certificates
-from tracking.core.certificates import (
-    ChainVerdict,
-    SslDetails,
-    chain_to_pem,
-    details_changes,
-    hostname_matches,
-    load_pem_bundle,
-    load_pem_certificate,
-    ssl_details,
-    verify_chain,
-)
+from tracking.core import der
+from tracking.core.certificates import chain_to_pem, load_pem_bundle, load_pem_certificate
 from tracking.core.errors import ErrorCode, ProbeError, ValidationError
+from tracking.core.ssl_details import (
+    details_changes,
+    from_stored,
+    ssl_details,
+    stored_values,
+)
+from tracking.core.verdicts import ChainVerdict, hostname_matches, verify_chain
 
 DAY = dt.timedelta(days=1)
 CA = make_ca()
@@ -380,8 +377,8 @@ def test_openssl_oracle(label: str) -> None:
     assert details.fingerprint_sha256 == oracle["sha256 Fingerprint"]
     assert details.valid_from == _openssl_time(oracle["notBefore"])
     assert details.valid_until == _openssl_time(oracle["notAfter"])
-    assert certificates._rfc2253(certificate.issuer) == oracle["issuer"]
-    assert certificates._rfc2253(certificate.subject) == oracle["subject"]
+    assert der.rfc2253(certificate.issuer) == oracle["issuer"]
+    assert der.rfc2253(certificate.subject) == oracle["subject"]
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     assert list(details.subject_alternative_names) == openssl_sans(pem)
     issuer = certificate.issuer
@@ -391,7 +388,7 @@ def test_openssl_oracle(label: str) -> None:
         assert details.issued_by == oracle["issuer"]
 
 
-# --- details_changes, as_dict / from_dict -------------------------------------------------------
+# --- details_changes, stored values -------------------------------------------------------
 
 
 def test_details_changes_equal_is_empty() -> None:
@@ -401,7 +398,7 @@ def test_details_changes_equal_is_empty() -> None:
 
 def test_details_changes_first_retrieval_lists_present_fields() -> None:
     details = ssl_details(cert("no-cn"))
-    changes = details_changes(None, details)
+    changes = [(c.label, c.old, c.new) for c in details_changes(None, details)]
     assert [label for label, _, _ in changes] == [
         "Valid From",
         "Valid Until",
@@ -426,12 +423,17 @@ def test_details_changes_renewal() -> None:
         subject_alternative_names=("datto.com",),
         fingerprint_sha256="AA:BB",
     )
-    assert details_changes(old, new) == [
-        ("Valid Until", old.valid_until.isoformat(), "2031-01-02T03:04:05+00:00"),
-        ("Organizational Unit", "IT", None),
-        ("Serial Number", "80FF", "0ABC"),
-        ("Subject Alternative Names", "*.datto.com | datto.com", "datto.com"),
-        ("SHA-256 Fingerprint", old.fingerprint_sha256, "AA:BB"),
+    assert [(c.field, c.label, c.old, c.new) for c in details_changes(old, new)] == [
+        ("valid_until", "Valid Until", old.valid_until.isoformat(), "2031-01-02T03:04:05+00:00"),
+        ("organizational_unit", "Organizational Unit", "IT", None),
+        ("serial_number", "Serial Number", "80FF", "0ABC"),
+        (
+            "subject_alternative_names",
+            "Subject Alternative Names",
+            "*.datto.com | datto.com",
+            "datto.com",
+        ),
+        ("fingerprint_sha256", "SHA-256 Fingerprint", old.fingerprint_sha256, "AA:BB"),
     ]
 
 
@@ -445,26 +447,13 @@ def test_details_changes_same_instant_is_no_change() -> None:
     assert details_changes(stored, details) == []
 
 
-def test_as_dict_is_json_ready_and_round_trips() -> None:
+def test_stored_values_have_a_column_per_field_and_read_back() -> None:
     details = ssl_details(cert("datto-like"))
-    data = json.loads(json.dumps(details.as_dict()))
-    assert data == {
-        "common_name": "www.datto.com",
-        "valid_from": details.valid_from.isoformat(),
-        "valid_until": details.valid_until.isoformat(),
-        "issued_by": "dstrack Test Intermediate CA",
-        "organization": "Datto, Inc.",
-        "organizational_unit": "IT",
-        "location": "Norwalk, Connecticut, US",
-        "serial_number": "80FF",
-        "signature_algorithm": "sha256RSA",
-        "subject_alternative_names": ["*.datto.com", "datto.com"],
-        "fingerprint_sha256": details.fingerprint_sha256,
-    }
-    assert data["valid_from"].endswith("+00:00")
-    assert SslDetails.from_dict(data) == details
-    empty = ssl_details(cert("only-c"))
-    assert SslDetails.from_dict(json.loads(json.dumps(empty.as_dict()))) == empty
+    values = stored_values(details)
+    assert values["subject_alternative_names"] == ["*.datto.com", "datto.com"]
+    assert set(values) <= {column.name for column in SslDetailsRecord.__table__.columns}
+    record = SslDetailsRecord(device_id=1, chain_pem="", retrieved_at=details.valid_from, **values)
+    assert from_stored(record) == details
 
 
 # --- hostname_matches ---------------------------------------------------------------------------

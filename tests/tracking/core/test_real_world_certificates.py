@@ -1,7 +1,7 @@
 """tracking.core.certificates over real-world certificates: every root of certifi's CA bundle.
 
 Each certificate's SSL Details are compared, field by field, with what the ``openssl x509``
-binary prints for it (CONTRACT section 4 and the "Formats" bullet of section 6). certifi is
+binary prints for it (README: SSL Details read as `openssl x509` prints them). certifi is
 pinned in requirements.lock, so the corpus is deterministic.
 
 Two ``openssl x509`` runs per certificate:
@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 
 from tests.support.openssl import OPENSSL, openssl_time, openssl_x509
-from tracking.core import certificates
-from tracking.core.certificates import SslDetails, load_der_chain, load_pem_certificate, ssl_details
+from tracking.core import der
+from tracking.core.certificates import load_der_chain, load_pem_certificate
+from tracking.core.ssl_details import SslDetails, ssl_details
 
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary")
 
@@ -238,8 +239,8 @@ def test_rfc2253_names_match_openssl(entry: BundleEntry) -> None:
     bundle's issuers all have a CN or an O, so the fallback itself is never shown)."""
     certificate = _load(entry.pem)
     fields = oracle(entry.pem).fields
-    assert certificates._rfc2253(certificate.issuer) == fields["issuer"]
-    assert certificates._rfc2253(certificate.subject) == fields["subject"]
+    assert der.rfc2253(certificate.issuer) == fields["issuer"]
+    assert der.rfc2253(certificate.subject) == fields["subject"]
 
 
 @pytest.mark.parametrize("entry", CORPUS, ids=_IDS)

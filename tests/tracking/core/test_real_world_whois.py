@@ -11,27 +11,28 @@ decoded like the WHOIS probe decodes them, ``is_whois_not_found`` (must say "reg
 created_at, updated_at, expires_at. Dates are compared as instants (upstream keeps the
 registry's offset, e.g. ``+09:00``; we normalize to UTC, checked on its own).
 
-Upstream is not our contract. Where we differ on purpose, ``OURS`` holds our value and why
-(four of them were bugs of ours this corpus found). A registrar or expiry date that stays
-null must be explained in ``NOT_PUBLISHED``.
+Upstream is not our contract: dstrack must be right even where an upstream expectation is
+wrong. Where we differ on purpose, ``OURS`` holds our value and why (six of them were bugs of
+ours this corpus found); where the upstream expectation is plainly wrong, the entry says so. A
+registrar or expiry date that stays null must be explained in ``NOT_PUBLISHED``.
 
-Kept as python-whois reads it, on purpose: google.cl's dates. NIC Chile prints
-"2019-11-20 14:48:02 CLST" (UTC-3) and python-whois's .cl parser drops the zone, so the instant
-is 3 hours early; python-whois is the client's parser, its expectations are what the registry
-samples come with, and 3 hours do not move an expiry-driven schedule.
+Deliberately different from python-whois: google.cl's dates. NIC Chile prints
+"2019-11-20 14:48:02 CLST" (CLST is UTC-3); python-whois's .cl parser drops the zone, so its
+expected instants are 3 hours early. dstrack reads the zone: 17:48:02 UTC.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tracking.core.registration import RegistrationDetails, is_whois_not_found, parse_whois_text
+from tracking.core.registration import RegistrationDetails
+from tracking.core.whois_text import is_whois_not_found, parse_whois_text
 from tracking.probes.whois import _decode as decode_whois_answer  # what the probe parses
 
 WHOIS = Path(__file__).resolve().parents[2] / "fixtures" / "registry" / "whois"
@@ -104,6 +105,13 @@ OURS: dict[str, dict[str, Any]] = {
     # The registry's record, not the registrar's own answer appended after it ("DOMAINBANK"),
     # which python-whois keeps for being last.
     "reddit.com": {"registrar": "DSTR ACQUISITION PA I, LLC DBA DOMAINBANK.COM"},
+    # UPSTREAM IS WRONG. NIC Chile prints "2002-10-22 17:48:23 CLST" and "2019-11-20 14:48:02
+    # CLST"; CLST is UTC-3. python-whois's .cl parser cuts the zone off and its expected values
+    # (17:48:23 and 14:48:02 UTC) are 3 hours early. Ours are the instants the registry means.
+    "google.cl": {
+        "created_at": utc(2002, 10, 22, 20, 48, 23),
+        "expires_at": utc(2019, 11, 20, 17, 48, 2),
+    },
     # JPRS (co.jp, ac.jp, ...): the date of "[State] Connected (2026/03/31)" is the expiry,
     # which python-whois does not read (null); date only, so midnight UTC.
     "titech.ac.jp": {"expires_at": utc(2026, 3, 31)},
@@ -249,3 +257,11 @@ def test_line_endings_do_not_matter(domain: str) -> None:
     """Servers end lines with LF or CRLF (a quarter of this corpus): both read the same."""
     text = decode_whois_answer((RAW / domain).read_bytes()).replace("\r\n", "\n")
     assert parse_whois_text(domain, text.replace("\n", "\r\n")) == parse_whois_text(domain, text)
+
+
+def test_google_cl_is_read_in_its_own_zone_not_as_upstream_expects() -> None:
+    """Said twice on purpose: upstream's expected .cl instants are 3 hours early (zone dropped)."""
+    details = parsed("google.cl")
+    for field in ("created_at", "expires_at"):
+        upstream_instant = upstream_value("google.cl", field)
+        assert getattr(details, field) - upstream_instant == timedelta(hours=3), field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -9,17 +10,17 @@ from typing import Any
 
 import pytest
 
+from tracking.core.changes import Change
 from tracking.core.registration import (
     ParseError,
     RegistrationDetails,
     ascii_domain,
-    is_whois_not_found,
     merge_details,
     normalize_statuses,
     parse_rdap_domain,
-    parse_whois_text,
     registration_changes,
 )
+from tracking.core.whois_text import is_whois_not_found, parse_whois_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "registry"
 GOOGLE_NS = ("ns1.google.com", "ns2.google.com", "ns3.google.com", "ns4.google.com")
@@ -327,6 +328,50 @@ def test_whois_without_registration_data(text: str) -> None:
         parse_whois_text("example.com", text)
 
 
+NIC_CHILE = """%%
+%% This is the NIC Chile Whois server (whois.nic.cl).
+%%
+Domain name: ejemplo.cl
+Registrant name: Ejemplo SpA
+Registrar name: NIC Chile
+Creation date: 2010-07-01 09:30:00 CLT
+Expiration date: 2027-05-16 12:00:00 CLST
+Name server: ns1.ejemplo.cl
+"""
+
+
+def test_whois_dates_keep_the_zone_the_registry_prints() -> None:
+    """python-whois's .cl parser drops "CLST"/"CLT"; the instants are those NIC Chile means."""
+    details = parse_whois_text("ejemplo.cl", NIC_CHILE)
+    assert details.expires_at == utc(2027, 5, 16, 15)  # CLST is UTC-3
+    assert details.created_at == utc(2010, 7, 1, 13, 30)  # CLT is UTC-4
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Expiration date: 2027-05-16 12:00:00 UTC", utc(2027, 5, 16, 12)),
+        ("Expiration date: 2027-05-16 12:00:00", utc(2027, 5, 16, 12)),  # no zone: UTC
+        ("Expiration date: 2027-05-16 12:00:00 CLST", utc(2027, 5, 16, 15)),
+        ("Expiration date: 2027-05-16T12:00:00-03:00", utc(2027, 5, 16, 15)),
+    ],
+)
+def test_cl_expiry_lines(line: str, expected: datetime) -> None:
+    text = NIC_CHILE.replace("Expiration date: 2027-05-16 12:00:00 CLST", line)
+    assert parse_whois_text("ejemplo.cl", text).expires_at == expected
+
+
+def test_a_zone_printed_elsewhere_does_not_move_an_offset_read_right() -> None:
+    """The zone of a later line (another date) is not applied to a date read with its offset."""
+    text = (
+        "Domain Name: example.io\n"
+        "Registrar: Example Registrar\n"
+        "Registry Expiry Date: 2027-05-16T12:00:00Z\n"
+        "Expiration Date: 2027-05-16 12:00:00 CLST\n"
+    )
+    assert parse_whois_text("example.io", text).expires_at == utc(2027, 5, 16, 12)
+
+
 def test_whois_unknown_date_format_keeps_the_rest() -> None:
     text = "Domain Name: EXAMPLE.COM\nRegistrar: Example Registrar\nCreation Date: sometime\n"
     details = parse_whois_text("example.com", text)
@@ -412,16 +457,6 @@ def test_unknown_source_is_refused() -> None:
         RegistrationDetails(source="DNS")
 
 
-def test_dict_round_trip_is_json_ready() -> None:
-    details = parse_rdap_domain(rdap("verisign__google.com.json"))
-    data = json.loads(json.dumps(details.as_dict()))
-    assert data["expires_at"] == "2028-09-14T04:00:00+00:00"
-    assert data["name_servers"] == list(GOOGLE_NS)
-    assert data["source"] == "RDAP"
-    assert RegistrationDetails.from_dict(data) == details
-    assert RegistrationDetails.from_dict({"source": "MANUAL"}).is_empty()
-
-
 def test_merge_fills_only_gaps() -> None:
     registry = parse_rdap_domain(rdap("verisign__google.com.json"))
     registrar = parse_rdap_domain(rdap("markmonitor__google.com.json"))
@@ -446,26 +481,24 @@ def test_ascii_domain() -> None:
 def test_changes_from_nothing_list_every_filled_field() -> None:
     new = RegistrationDetails(registrar="R", expires_at=utc(2030, 1, 1), dnssec=False)
     assert registration_changes(None, new) == [
-        ("Registrar", None, "R"),
-        ("Expires", None, "2030-01-01T00:00:00+00:00"),
-        ("DNSSEC", None, "unsigned"),
+        Change("registrar", "Registrar", None, "R"),
+        Change("expires_at", "Expires", None, "2030-01-01T00:00:00+00:00"),
+        Change("dnssec", "DNSSEC", None, "unsigned"),
     ]
 
 
 def test_changes_between_two_audits() -> None:
     old = parse_rdap_domain(rdap("verisign__google.com.json"))
-    new = RegistrationDetails.from_dict(
-        {
-            **old.as_dict(),
-            "expires_at": "2029-09-14T04:00:00+00:00",
-            "name_servers": ["ns1.google.com"],
-            "dnssec": True,
-            "source": "WHOIS",  # not a change of the domain
-        }
+    new = dataclasses.replace(
+        old,
+        expires_at=utc(2029, 9, 14, 4),
+        name_servers=("ns1.google.com",),
+        dnssec=True,
+        source="WHOIS",  # not a change of the domain
     )
     assert registration_changes(old, new) == [
-        ("Expires", "2028-09-14T04:00:00+00:00", "2029-09-14T04:00:00+00:00"),
-        ("Name servers", ", ".join(GOOGLE_NS), "ns1.google.com"),
-        ("DNSSEC", "unsigned", "signed"),
+        Change("expires_at", "Expires", "2028-09-14T04:00:00+00:00", "2029-09-14T04:00:00+00:00"),
+        Change("name_servers", "Name servers", ", ".join(GOOGLE_NS), "ns1.google.com"),
+        Change("dnssec", "DNSSEC", "unsigned", "signed"),
     ]
     assert registration_changes(old, old) == []

@@ -79,7 +79,8 @@ HOSTS = [
 
 @pytest.mark.parametrize(("text", "host", "port"), HOSTS)
 def test_hosts_are_normalized(text: str, host: str, port: int) -> None:
-    assert parse_ssl_source(text) == HostSource(host=host, port=port)
+    protocol = "https" if text.lower().startswith(("http://", "https://")) else "tls"
+    assert parse_ssl_source(text) == HostSource(host=host, port=port, protocol=protocol)
 
 
 @pytest.mark.parametrize(

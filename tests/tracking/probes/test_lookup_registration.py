@@ -149,11 +149,119 @@ async def test_uk_over_rdap(registries: Registries) -> None:
     assert len(outcome.answers) == 1  # no related link
 
 
-async def test_rdap_404_is_not_registered(registries: Registries) -> None:
+# --- RDAP 404: WHOIS confirms, and its record wins -------------------------------------------
+
+RDAP_404_BODY = '{"errorCode": 404, "title": "Not Found"}'
+
+
+async def test_rdap_404_confirmed_by_whois_is_not_registered(registries: Registries) -> None:
+    """Both registries say so. The source is WHOIS, the answer that settled it (and the one
+    whose details would have won); the RDAP 404 is noted and kept for the RAW file."""
     outcome = await lookup_registration("nosuchdomain-dstrack.com", registries.settings())
-    assert outcome == RegistrationNotRegistered("RDAP")
+    assert isinstance(outcome, RegistrationNotRegistered)
     assert outcome.result == "not_registered"
-    assert registries.whois.queries == []
+    assert outcome.source == "WHOIS"
+    assert registries.whois.queries == ["nosuchdomain-dstrack.com"]
+    assert [(a.content_type, a.text) for a in outcome.answers] == [
+        (WHOIS_CONTENT_TYPE, (ADAPTED / "notfound.verisign").read_text("utf-8")),
+        (RDAP_CONTENT_TYPE, RDAP_404_BODY),
+    ]
+    assert outcome.answers[1].origin.endswith("/domain/nosuchdomain-dstrack.com")
+    assert [str(n) for n in outcome.notes] == [
+        "RDAP: no record of nosuchdomain-dstrack.com (HTTP 404)"
+    ]
+    assert outcome.notes[0].kind == LookupFailureKind.NOT_FOUND
+
+
+async def test_rdap_404_with_a_whois_record_is_registered(registries: Registries) -> None:
+    """RDAP has no record of urlowl.com here; WHOIS has one, and its details win."""
+    outcome = found(await lookup_registration("urlowl.com", registries.settings()))
+    assert outcome.source == "WHOIS" and outcome.details.source == "WHOIS"
+    assert outcome.details.registrar == "DYNADOT, LLC"
+    assert outcome.details.expires_at == utc(2018, 2, 21, 19, 24, 57)
+    assert outcome.raw == (RAW / "urlowl.com").read_text("utf-8")
+    assert [a.content_type for a in outcome.answers] == [WHOIS_CONTENT_TYPE, RDAP_CONTENT_TYPE]
+    assert [str(n) for n in outcome.notes] == ["RDAP: no record of urlowl.com (HTTP 404)"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "whois_message"),
+    [
+        (WhoisFault.SILENT, f"timed out after {TIMEOUT:g} s"),
+        (WhoisFault.EMPTY, "empty answer from {server}"),
+    ],
+)
+async def test_rdap_404_and_a_whois_failure_is_a_failure(
+    registries: Registries, fault: WhoisFault, whois_message: str
+) -> None:
+    registries.whois.set_fault("nosuchdomain-dstrack.com", fault)
+    outcome = failed(await lookup_registration("nosuchdomain-dstrack.com", registries.settings()))
+    assert outcome.message == (
+        "RDAP: no record of nosuchdomain-dstrack.com (HTTP 404); WHOIS: "
+        + whois_message.format(server=registries.whois_label)
+    )
+    assert outcome.code == ErrorCode.LOOKUP_FAILED
+    assert [a.text for a in outcome.answers] == [RDAP_404_BODY]
+
+
+async def test_rdap_404_and_an_unusable_whois_answer_is_a_failure(registries: Registries) -> None:
+    registries.whois.add("nosuchdomain-dstrack.com", "% Error: rate limit exceeded\n")
+    outcome = failed(await lookup_registration("nosuchdomain-dstrack.com", registries.settings()))
+    assert outcome.kind == LookupFailureKind.INVALID_ANSWER
+    assert [a.content_type for a in outcome.answers] == [RDAP_CONTENT_TYPE, WHOIS_CONTENT_TYPE]
+
+
+def _referral_settings(registries: Registries, *, allow_private: bool = True) -> Settings:
+    return Settings(
+        rdap_bootstrap_url=registries.rdap.bootstrap_url,
+        allow_private_targets=allow_private,
+        probe_timeout_s=TIMEOUT,
+    )
+
+
+async def test_rdap_404_stands_when_the_tld_has_no_whois_server(registries: Registries) -> None:
+    with FakeWhoisServer() as iana:  # IANA's answer for "com" names no WHOIS server here
+        book = {"whois.iana.org": iana.address}
+        outcome = await lookup_registration(
+            "nosuchdomain-dstrack.com", _referral_settings(registries), whois_address_book=book
+        )
+    assert iana.queries == ["com"]
+    assert isinstance(outcome, RegistrationNotRegistered)
+    assert outcome.source == "RDAP"
+    assert [a.text for a in outcome.answers] == [RDAP_404_BODY]
+    assert [(n.source, n.kind) for n in outcome.notes] == [
+        ("RDAP", LookupFailureKind.NOT_FOUND),
+        ("WHOIS", LookupFailureKind.NO_SERVER),
+    ]
+
+
+async def test_rdap_404_and_iana_failing_is_a_failure(registries: Registries) -> None:
+    """IANA not answering is not IANA saying there is no WHOIS server."""
+    with FakeWhoisServer() as iana:
+        iana.set_fault("com", WhoisFault.SILENT)
+        book = {"whois.iana.org": iana.address}
+        outcome = failed(
+            await lookup_registration(
+                "nosuchdomain-dstrack.com", _referral_settings(registries), whois_address_book=book
+            )
+        )
+    assert outcome.kind == LookupFailureKind.TIMEOUT
+
+
+async def test_rdap_404_and_a_refused_whois_server_is_a_private_address_failure(
+    registries: Registries,
+) -> None:
+    with FakeWhoisServer(referrals={"com": "whois.verisign-grs.com"}) as iana:
+        book = {"whois.iana.org": iana.address}  # IANA is asked through the guard
+        outcome = failed(
+            await lookup_registration(
+                "nosuchdomain-dstrack.com",
+                _referral_settings(registries, allow_private=False),
+                whois_address_book=book,
+            )
+        )
+    assert outcome.code == ErrorCode.PRIVATE_ADDRESS_REFUSED
+    assert iana.queries == []
 
 
 # --- no RDAP service: WHOIS ---------------------------------------------------------------------

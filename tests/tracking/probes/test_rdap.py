@@ -68,10 +68,11 @@ async def test_found_at_the_registry_of_the_tld(server: FakeRdapServer) -> None:
     assert server.requests == ["/dns.json", "/rdap.verisign.com/com/v1/domain/google.com"]
 
 
-async def test_404_means_not_registered(server: FakeRdapServer) -> None:
+async def test_404_is_no_record(server: FakeRdapServer) -> None:
     result = await rdap.query_rdap("nosuchdomain-dstrack.com", settings_for(server))
     assert result == rdap.RdapNotFound(
-        f"{server.url}/rdap.verisign.com/com/v1/domain/nosuchdomain-dstrack.com"
+        f"{server.url}/rdap.verisign.com/com/v1/domain/nosuchdomain-dstrack.com",
+        '{"errorCode": 404, "title": "Not Found"}',  # the body as sent, for the RAW file
     )
 
 
@@ -210,6 +211,83 @@ async def test_redirect_within_the_configured_host_is_trusted(server: FakeRdapSe
     server.set_fault("google.com", RdapFault.REDIRECT)
     result = await rdap.query_rdap("google.com", settings_for(server, allow_private=False))
     assert isinstance(result, rdap.RdapAnswer)
+
+
+@pytest.mark.parametrize("allow_private", [True, False])
+async def test_redirect_to_another_port_of_the_registry_is_refused(
+    server: FakeRdapServer, allow_private: bool
+) -> None:
+    """The registry's host is trusted (it comes from the bootstrap), its other ports are not:
+    a redirect may not reach another service of the same machine, guard or no guard."""
+    with FakeRdapServer() as other:
+        other.add_domain("google.com", DOMAINS / "verisign__google.com.json")
+        target = f"http://127.0.0.1:{other.port}/redirected/google.com"
+        server.redirect("google.com", target)
+        error = await failure("google.com", settings_for(server, allow_private=allow_private))
+    assert error.kind == LookupFailureKind.INVALID_ANSWER
+    assert error.message == f"refusing to follow a redirect to {target}"
+    assert other.requests == []
+
+
+async def test_redirect_to_another_scheme_is_refused(server: FakeRdapServer) -> None:
+    target = f"https://127.0.0.1:{server.port}/redirected/google.com"
+    server.redirect("google.com", target)
+    error = await failure("google.com", settings_for(server))
+    assert error.message == f"refusing to follow a redirect to {target}"
+    assert "/redirected/google.com" not in server.requests
+
+
+async def test_redirect_to_another_protocol_is_refused(server: FakeRdapServer) -> None:
+    location = f"ftp://127.0.0.1:{server.port}/redirected/google.com"
+    server.redirect("google.com", location)
+    error = await failure("google.com", settings_for(server))
+    assert error.message == f"refusing to follow a redirect to {location}"
+
+
+async def test_redirect_to_the_bootstrap_port_on_another_host_is_followed(
+    server: FakeRdapServer,
+) -> None:
+    server.redirect("google.com", f"http://localhost:{server.port}/redirected/google.com")
+    result = await rdap.query_rdap("google.com", settings_for(server))
+    assert isinstance(result, rdap.RdapAnswer)
+    assert result.url == f"http://localhost:{server.port}/redirected/google.com"
+
+
+BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
+LOCAL_BOOTSTRAP = "http://127.0.0.1:8080/dns.json"
+
+
+@pytest.mark.parametrize(
+    ("bootstrap", "url", "scheme", "allowed"),
+    [
+        (BOOTSTRAP, "https://rdap.example/domain/x", "https", True),
+        (BOOTSTRAP, "https://rdap.example:443/domain/x", "https", True),
+        (BOOTSTRAP, "http://rdap.example/domain/x", "http", True),
+        (BOOTSTRAP, "http://rdap.example/domain/x", "https", False),  # a downgrade
+        (BOOTSTRAP, "https://rdap.example/domain/x", "http", False),
+        (BOOTSTRAP, "https://rdap.example:8443/domain/x", "https", False),
+        (BOOTSTRAP, "https://rdap.example:80/domain/x", "https", False),
+        (BOOTSTRAP, "http://rdap.example:443/domain/x", "http", True),  # the bootstrap's port
+        (BOOTSTRAP, "http://rdap.example:0x50/domain/x", "http", False),
+        (BOOTSTRAP, "https://rdap.example:6379/domain/x", None, False),  # a related link
+        (BOOTSTRAP, "http://rdap.example/domain/x", None, True),
+        (BOOTSTRAP, "file:///etc/passwd", None, False),
+        (LOCAL_BOOTSTRAP, "http://rdap.example:8080/domain/x", "http", True),
+        (LOCAL_BOOTSTRAP, "https://rdap.example:8080/domain/x", None, True),
+        (LOCAL_BOOTSTRAP, "http://rdap.example:8081/domain/x", "http", False),
+        (LOCAL_BOOTSTRAP, "http://rdap.example:99999/domain/x", "http", False),
+        (Path("/srv/dns.json").as_uri(), "https://rdap.example:8080/domain/x", None, False),
+    ],
+)
+def test_urls_an_answer_names_keep_to_the_allowed_schemes_and_ports(
+    bootstrap: str, url: str, scheme: str | None, allowed: bool
+) -> None:
+    client = rdap.RdapClient(Settings(rdap_bootstrap_url=bootstrap))
+    if allowed:
+        client._check_target(url, "redirect", scheme=scheme)
+    else:
+        with pytest.raises(RegistryLookupError, match="refusing to follow a redirect"):
+            client._check_target(url, "redirect", scheme=scheme)
 
 
 async def test_registrar_record_is_followed(server: FakeRdapServer) -> None:

@@ -11,8 +11,9 @@ import pytest
 from tests.fakes.dns_server import DnsServer
 from tests.fakes.whois_server import FIXTURES, FakeWhoisServer, WhoisFault
 from tracking.core.errors import ErrorCode
-from tracking.core.registration import LookupFailureKind, RegistryLookupError, is_whois_not_found
+from tracking.core.registration import LookupFailureKind, RegistryLookupError
 from tracking.core.settings import Settings
+from tracking.core.whois_text import is_whois_not_found
 from tracking.probes import whois
 
 RAW = FIXTURES / "whois" / "raw"

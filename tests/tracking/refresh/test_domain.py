@@ -25,6 +25,7 @@ from models import (
 )
 from models.db import reader, transaction
 from tracking.core import clock
+from tracking.core.changes import Change
 from tracking.core.errors import ErrorCode
 from tracking.core.registration import RegistrationDetails
 from tracking.core.settings import Settings
@@ -39,15 +40,16 @@ from tracking.probes.registration import (
     RegistrationNotRegistered,
     RegistrationOutcome,
 )
-from tracking.refresh.domain import (
-    DomainSnapshot,
-    apply_domain,
-    apply_manual_registration,
-    retrieve_domain,
+from tracking.refresh.domain import DomainSnapshot, retrieve_domain
+from tracking.refresh.pipeline import (
+    AuditResult,
+    ManualRegistration,
+    Retrieved,
+    apply_updates,
+    update_audit,
 )
-from tracking.refresh.pipeline import update_audit
-from tracking.refresh.records import AuditResult
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.services import Services
+from tracking.wiring import build_services
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 DOMAIN = "example.com"
@@ -182,12 +184,15 @@ async def audit(
     """One look-up with the given answers, stored at ``at``."""
     with clock.use_clock(lambda: at):
         snap = await retrieve_domain(with_probes(services, registration, records), DOMAIN)
+    return save(services, Retrieved(device_id, "Domain", domain=snap), at=at)
+
+
+def save(
+    services: Services, item: Retrieved, *, at: datetime = NOW, author: str = AUTHOR
+) -> AuditResult:
+    """Through the pipeline, in one transaction."""
     with transaction(services.engine) as session:
-        device = session.get(Device, device_id)
-        assert device is not None
-        return apply_domain(
-            session, device, snap, raw_store=services.raw_store, author=AUTHOR, now=at
-        )
+        return apply_updates(session, services, [item], author=AUTHOR, now=at)[0]
 
 
 @dataclass
@@ -386,7 +391,7 @@ async def test_registration_changes_are_noted_old_to_new(
 
     old_expiry = EXPIRES.isoformat()
     new_expiry = (EXPIRES + timedelta(days=365)).isoformat()
-    assert result.changes == [
+    assert shown(result.changes) == [
         ("Registrar", "Registrar A", "Registrar B"),
         ("Expires", old_expiry, new_expiry),
         ("Name servers", "ns1.example.com, ns2.example.com", "ns1.example.net"),
@@ -432,7 +437,7 @@ async def test_record_changes_are_listed(services: Services, device_id: int) -> 
     )
     result = await audit(services, device_id, found(), moved)
 
-    assert result.changes == [
+    assert shown(result.changes) == [
         (
             "DNS Records",
             "3 record(s)",
@@ -450,7 +455,7 @@ async def test_many_record_changes_are_summed_up(services: Services, device_id: 
     many = dns(*(DnsRecord("example.com.", "TXT", 300, f'"token-{i}"') for i in range(10)))
     result = await audit(services, device_id, found(), many)
 
-    [(label, before, after)] = result.changes
+    [(label, before, after)] = shown(result.changes)
     assert (label, before) == ("DNS Records", "3 record(s)")
     assert after is not None
     assert after.startswith("10 record(s): ")
@@ -505,7 +510,7 @@ async def test_a_failed_dns_look_up_keeps_the_records_and_retries_in_an_hour(
 
     assert result.error is not None and result.error.code == ErrorCode.DNS_LOOKUP_FAILED
     # The registration part was read and is applied; the records stay as they were.
-    assert result.changes == [("Registrar", "Registrar A", "Registrar B")]
+    assert shown(result.changes) == [("Registrar", "Registrar A", "Registrar B")]
     after = stored(services.engine, device_id)
     assert after.details is not None
     assert after.details.registrar == "Registrar B"
@@ -523,7 +528,7 @@ async def test_nxdomain_is_an_answer(services: Services, device_id: int) -> None
     result = await audit(services, device_id, found(), gone)
 
     assert result.ok
-    assert result.changes == [
+    assert shown(result.changes) == [
         (
             "DNS Records",
             "3 record(s)",
@@ -543,7 +548,7 @@ async def test_a_domain_no_longer_registered(services: Services, device_id: int)
     result = await audit(services, device_id, RegistrationNotRegistered("WHOIS", (WHOIS_ANSWER,)))
 
     assert result.ok
-    assert result.changes == [("Registered", "yes", "no")]
+    assert shown(result.changes) == [("Registered", "yes", "no")]
     after = stored(services.engine, device_id)
     assert after.details is not None
     assert after.details.registered is False
@@ -568,12 +573,7 @@ async def test_a_domain_never_registered(services: Services, device_id: int) -> 
 
 async def test_idn_notes_use_the_u_labels(services: Services, device_id: int) -> None:
     snap = DomainSnapshot("xn--bcher-kva.de", RegistrationNotRegistered("WHOIS"), dns(), NOW)
-    with transaction(services.engine) as session:
-        device = session.get(Device, device_id)
-        assert device is not None
-        result = apply_domain(
-            session, device, snap, raw_store=services.raw_store, author=AUTHOR, now=NOW
-        )
+    result = save(services, Retrieved(device_id, "Domain", domain=snap))
     assert result.note.startswith("Domain details looked up for bücher.de.")
     assert "has no record of bücher.de" in result.note
 
@@ -586,12 +586,8 @@ async def test_manual_details_replace_the_source_and_drive_the_schedule(
 ) -> None:
     await audit(services, device_id, found())
     expiry = NOW + timedelta(days=20)
-    with transaction(services.engine) as session:
-        device = session.get(Device, device_id)
-        assert device is not None
-        changes = apply_manual_registration(
-            session, device, expires_at=expiry, registrar="Me", author="admin", now=NOW
-        )
+    entry = ManualRegistration(expires_at=expiry, registrar="Me")
+    changes = shown(save(services, Retrieved(device_id, "Domain", manual=entry)).changes)
 
     old_expiry = EXPIRES.isoformat()
     assert changes == [
@@ -620,13 +616,14 @@ async def test_manual_details_on_a_domain_never_looked_up(
     services: Services, device_id: int
 ) -> None:
     expiry = NOW + timedelta(days=3)
-    with transaction(services.engine) as session:
-        device = session.get(Device, device_id)
-        assert device is not None
-        changes = apply_manual_registration(
-            session, device, expires_at=expiry, registrar=None, author="admin", now=NOW
-        )
+    entry = ManualRegistration(expires_at=expiry, registrar=None)
+    changes = shown(save(services, Retrieved(device_id, "Domain", manual=entry)).changes)
     assert changes == [("Expires", None, expiry.isoformat())]
     after = stored(services.engine, device_id)
     assert after.details is not None and after.details.source == "MANUAL"
     assert after.job is not None and after.job.interval_seconds == 24 * 3600
+
+
+def shown(changes: list[Change]) -> list[tuple[str, str | None, str | None]]:
+    """Changes as an Activity note shows them."""
+    return [(change.label, change.old, change.new) for change in changes]

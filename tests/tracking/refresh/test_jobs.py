@@ -19,9 +19,8 @@ from models import (
     UpdateJob,
 )
 from models.db import reader, transaction
-from tracking.core.schedule import Outcome
 from tracking.refresh import jobs
-from tracking.refresh.pipeline import reschedule
+from tracking.refresh.writes import sync_jobs
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -265,9 +264,7 @@ def test_rescheduling_after_an_update_clears_the_claim(
     jobs.claim(engine, [device_id], claimed_by="run:me", now=T0)
 
     with transaction(engine) as session:
-        device = session.get(Device, device_id)
-        assert device is not None
-        reschedule(session, device, outcome=Outcome.OK, now=T0)
+        sync_jobs(session, [device_id], now=T0)
 
     rescheduled = job(engine, device_id)
     assert rescheduled is not None

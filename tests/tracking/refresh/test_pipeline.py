@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,13 +35,15 @@ from tests.fakes import pki
 from tests.fakes.tls_server import ServedCertificate, served
 from tests.support.clock import Clock
 from tracking.core import clock
+from tracking.core.changes import Change
 from tracking.core.clock import use_clock
 from tracking.core.errors import DstrackError, ErrorCode, ProbeError
 from tracking.core.settings import Settings
 from tracking.manage import access, devices, inventory
 from tracking.manage.access import Viewer
 from tracking.probes.tls import TlsHandshake
-from tracking.refresh import certificate as certificate_audit
+from tracking.refresh import records
+from tracking.refresh.events import UpdateBatch
 from tracking.refresh.pipeline import (
     SSL_UPDATED_MESSAGE,
     AuditResult,
@@ -48,9 +51,10 @@ from tracking.refresh.pipeline import (
     update_audit,
     update_many,
 )
-from tracking.refresh.rawstore import RawStore, StoredBlob
-from tracking.refresh.services import Services, build_services
+from tracking.refresh.rawstore import STORAGE_FAILED_MESSAGE, RawStore, StorageError, StoredBlob
+from tracking.refresh.services import Services
 from tracking.refresh.switch import store_tracking_enabled
+from tracking.wiring import build_services
 
 T0 = pki.NOW
 DAY = timedelta(days=1)
@@ -209,7 +213,11 @@ def assert_failure_recorded(
     [note] = after["notes"][len(before["notes"]) :]
     assert note["text"] == f"SSL certificate update failed: {result.error.message}"
     assert note["created_at"] == now
-    expected_device = {**before["device"], "last_update_error": result.error.message}
+    expected_device = {
+        **before["device"],
+        "last_update_error": result.error.message,
+        "consecutive_failures": before["device"]["consecutive_failures"] + 1,
+    }
     assert after["device"] == expected_device  # expiry, last update, source: all unchanged
     assert after["job"] is not None
     assert after["job"]["interval_seconds"] == 3600
@@ -249,13 +257,13 @@ async def test_a_renewal_is_stored_with_a_raw_file_and_a_new_schedule(env: Env) 
     result = await update_audit(env.services, device_id, author="tester")
 
     assert result.ok and result.changed and not result.first
-    labels = [label for label, _, _ in result.changes]
+    labels = [change.label for change in result.changes]
     assert "Valid Until" in labels and "Serial Number" in labels
     assert (
         "Valid Until",
         old.leaf.cert.not_valid_after_utc.isoformat(),
         new.leaf.cert.not_valid_after_utc.isoformat(),
-    ) in result.changes
+    ) in shown(result.changes)
     assert result.raw_file is not None
     content = env.services.raw_store.get(result.raw_file.sha256)
     assert content.decode().endswith(new.chain_pem)
@@ -276,23 +284,24 @@ class BrokenStore(RawStore):
     """A RAW store whose disk is full."""
 
     def put(self, content: bytes) -> StoredBlob:
-        raise OSError(28, "No space left on device")
+        raise StorageError()
 
 
 def _break_raw_store(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(env.services, "raw_store", BrokenStore(env.services.settings.data_dir))
 
 
-def _break_rescheduling(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail after the details, the RAW row and the note were written in the transaction."""
+def _break_the_last_subscriber(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail after the details, the job, the RAW row and the note were written in the
+    transaction."""
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(certificate_audit, "reschedule", broken)
+    monkeypatch.setattr(env.services, "subscribers", (SimpleNamespace(on_updates=broken),))
 
 
-@pytest.mark.parametrize("breakage", [_break_raw_store, _break_rescheduling])
+@pytest.mark.parametrize("breakage", [_break_raw_store, _break_the_last_subscriber])
 async def test_a_failed_save_leaves_the_previous_audit_exactly_as_it_was(
     env: Env, monkeypatch: pytest.MonkeyPatch, breakage: Any
 ) -> None:
@@ -323,14 +332,16 @@ async def test_a_database_error_is_told_briefly_without_sql_or_certificate_data(
     renewed = certificate("shop.example", expires_in=300 * DAY)
     env.tls.serving["shop.example"] = renewed
 
-    def locked(*args: object, **kwargs: object) -> None:
+    def locked(self: object, batch: UpdateBatch) -> None:
+        if not any(event.raw for event in batch.events):
+            return
         raise sa.exc.OperationalError(
             "INSERT INTO raw_files (device_id, file_name) VALUES (?, ?)",
             (device_id, renewed.chain_pem),
             sqlite3.OperationalError("database is locked"),
         )
 
-    monkeypatch.setattr(certificate_audit, "store_raw", locked)
+    monkeypatch.setattr(records.RawFiles, "on_updates", locked)
     result = await update_audit(env.services, device_id, author="tester")
 
     after = state(env.engine, device_id)
@@ -369,8 +380,9 @@ async def test_a_creation_whose_save_fails_saves_nothing(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _break_raw_store(env, monkeypatch)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DstrackError) as refused:
         await env.device("shop.example")
+    assert refused.value.message == STORAGE_FAILED_MESSAGE
     with reader(env.engine) as session:
         for model in (Device, SslDetailsRecord, UpdateJob, ActivityNote, RawFile):
             assert session.exec(select(model)).all() == [], model.__name__
@@ -482,8 +494,8 @@ CERTIFICATE_INDEPENDENT = (
 
 
 async def test_an_unchanged_refresh_writes_the_same_alone_and_in_a_batch(env: Env) -> None:
-    """A batch writes unchanged certificates with bulk statements (tracking.refresh.unchanged),
-    one device alone goes through the ORM: the stored result must not differ."""
+    """One device alone and a batch go through the same write path: the stored result must
+    not differ."""
     ids = [await env.device(f"h{i}.example") for i in range(3)]
     env.clock.advance(DAY)
     with transaction(env.engine) as session:  # as if the sensor had claimed the jobs
@@ -546,3 +558,8 @@ def test_result_messages() -> None:
     assert result_message(failed) == (
         "SSL Certificate not found. Please check spelling and try again."
     )
+
+
+def shown(changes: list[Change]) -> list[tuple[str, str | None, str | None]]:
+    """Changes as an Activity note shows them."""
+    return [(change.label, change.old, change.new) for change in changes]

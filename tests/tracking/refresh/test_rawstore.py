@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tracking.refresh.rawstore import RawStore, StoredBlob
+from tracking.refresh.rawstore import RawStore, StorageError, StoredBlob
 
 CONTENT = b"# host: shop.example\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -53,6 +53,55 @@ def test_different_contents_are_different_blobs(tmp_path: Path) -> None:
     assert len(files(tmp_path)) == len(contents)
 
 
+def _large(size: int, tail: bytes) -> bytes:
+    """``size`` bytes of a repeating pattern (so that only ``tail`` tells two apart)."""
+    body = (bytes(range(256)) * (size // 256 + 1))[: size - len(tail)]
+    return body + tail
+
+
+@pytest.mark.parametrize("size", [100 * 1024, 1024 * 1024 + 7, 5 * 1024 * 1024])
+def test_a_large_blob_is_addressed_by_all_of_its_content(tmp_path: Path, size: int) -> None:
+    store = RawStore(tmp_path)
+    content = _large(size, b"the end")
+
+    blob = store.put(content)
+
+    assert blob == StoredBlob(sha256=hashlib.sha256(content).hexdigest(), size_bytes=size)
+    assert store.get(blob.sha256) == content
+    assert store.path_for(blob.sha256).stat().st_size == size
+
+
+@pytest.mark.parametrize("size", [100 * 1024, 3 * 1024 * 1024])
+def test_large_blobs_differing_only_in_their_last_byte_are_two_blobs(
+    tmp_path: Path, size: int
+) -> None:
+    store = RawStore(tmp_path)
+    first, second = _large(size, b"A"), _large(size, b"B")
+    assert first[:-1] == second[:-1]
+
+    a, b = store.put(first), store.put(second)
+
+    assert a.sha256 != b.sha256
+    assert (a.sha256, b.sha256) == (
+        hashlib.sha256(first).hexdigest(),
+        hashlib.sha256(second).hexdigest(),
+    )
+    assert store.get(a.sha256) == first
+    assert store.get(b.sha256) == second
+    assert len(files(tmp_path)) == 2
+
+
+def test_large_blobs_differing_only_in_their_first_byte_are_two_blobs(tmp_path: Path) -> None:
+    store = RawStore(tmp_path)
+    body = _large(200 * 1024, b"")
+    contents = [b"A" + body, b"B" + body]
+
+    digests = [store.put(content).sha256 for content in contents]
+
+    assert len(set(digests)) == 2
+    assert [store.get(d) for d in digests] == contents
+
+
 @pytest.mark.parametrize("failing", ["fsync", "replace"])
 def test_a_failed_write_leaves_neither_a_blob_nor_a_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
@@ -63,8 +112,9 @@ def test_a_failed_write_leaves_neither_a_blob_nor_a_temporary_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, failing, broken)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StorageError) as refused:
         store.put(CONTENT)
+    assert str(tmp_path) not in refused.value.message
     monkeypatch.undo()
 
     assert files(tmp_path) == []

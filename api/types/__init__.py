@@ -1,0 +1,71 @@
+"""GraphQL types (separate from the ORM rows; built with ``from_row``), one module per feature."""
+
+from api.types.access import CreateUserPayload, SecurityLevel, SecurityLevelPayload, User
+from api.types.common import (
+    DeviceCategory,
+    Node,
+    OrganizationType,
+    PageInfo,
+    SslSourceKind,
+    UserError,
+)
+from api.types.details import DnsRecord, DomainDetails, SslDetails, UpdateSchedule
+from api.types.devices import (
+    ActivityNote,
+    Device,
+    DeviceConnection,
+    DeviceEdge,
+    DevicePage,
+    DevicePayload,
+    ForceUpdatePayload,
+    RawFile,
+    SslSource,
+    TrackingSettings,
+    UpdateResult,
+)
+from api.types.inventory import (
+    Contract,
+    ContractPayload,
+    Organization,
+    OrganizationConnection,
+    OrganizationEdge,
+    OrganizationPayload,
+    Product,
+    ProductPayload,
+)
+
+__all__ = [
+    "ActivityNote",
+    "Contract",
+    "ContractPayload",
+    "CreateUserPayload",
+    "Device",
+    "DeviceCategory",
+    "DeviceConnection",
+    "DeviceEdge",
+    "DevicePage",
+    "DevicePayload",
+    "DnsRecord",
+    "DomainDetails",
+    "ForceUpdatePayload",
+    "Node",
+    "Organization",
+    "OrganizationConnection",
+    "OrganizationEdge",
+    "OrganizationPayload",
+    "OrganizationType",
+    "PageInfo",
+    "Product",
+    "ProductPayload",
+    "RawFile",
+    "SecurityLevel",
+    "SecurityLevelPayload",
+    "SslDetails",
+    "SslSource",
+    "SslSourceKind",
+    "TrackingSettings",
+    "UpdateResult",
+    "UpdateSchedule",
+    "User",
+    "UserError",
+]
