@@ -1,6 +1,7 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
 a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
+f the API under load (``--clients N``: concurrent clients, 50 by default),
 g CSV import, h CSV export, i expiry sweep, j GET /metrics, k revocation (CRL / OCSP) in a refresh.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
@@ -22,6 +23,7 @@ NAMES = {
     "c": "GraphQL page",
     "d": "PEM decoding",
     "e": "flat memory",
+    "f": "API under load",
     "g": "CSV import",
     "h": "CSV export",
     "i": "expiry sweep",
@@ -47,6 +49,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import pem
 
         return pem.run
+    if key == "f":
+        from benchmarks import load
+
+        return load.run
     if key == "g":
         from benchmarks import imports
 
@@ -87,6 +93,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="a, g: print a cProfile of a refresh / an import"
     )
     parser.add_argument(
+        "--clients", type=int, default=50, help="f: concurrent clients (default 50)"
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit with 1 when a result is below its target"
     )
     args = parser.parse_args(argv)
@@ -100,7 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     postgres_url = None
-    if not args.no_postgres and set(args.only) & {"a", "b", "c", "g", "h", "i", "j"}:
+    if not args.no_postgres and set(args.only) & {"a", "b", "c", "f", "g", "h", "i", "j"}:
         postgres_url = args.postgres_url or start_postgres()
     started = time.perf_counter()
     results: list[Result] = []
@@ -110,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs["profile"] = args.profile
         if key in ("d", "e"):
             kwargs.pop("postgres_url")
+        if key == "f":
+            kwargs["clients"] = args.clients
         for result in _runner(key)(**kwargs):
             say(result.line())
             results.append(result)
