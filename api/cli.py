@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import Engine
@@ -23,15 +25,52 @@ from tracking.manage import access, exports, imports, inventory
 from tracking.refresh.services import Services
 from tracking.wiring import build_services
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if settings.admin_token:
+        access.check_admin_token(settings.admin_token)  # before anything is started
+    migrate(settings.database_url)
+    # What every worker's create_app does, done once first: the workers then find the rows.
+    engine = create_engine(settings.database_url)
+    try:
+        inventory.ensure_system_data(engine)
+        if settings.admin_token:
+            access.ensure_admin_token(engine, settings.admin_token)
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "api.cli:worker_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def worker_app() -> Starlette:
+    """The application of one ``dstrack serve`` worker; its settings come from the environment.
+
+    What exists once the app is built (modules, schema, engine: about 150,000 objects) lives
+    as long as the process: ``gc.freeze`` takes it out of the collector's reach. Otherwise
+    every full collection walks all of it, a 60-90 ms pause of the event loop every few
+    seconds under load (benchmarks/RESULTS.md, f.).
+    """
     from api.app import create_app
 
-    migrate(settings.database_url)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
-    return 0
+    app = create_app(Settings.from_env())
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate, then serve the GraphQL API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="API worker processes (default: the number of CPU cores, here %(default)s)",
+    )
     serve.set_defaults(handler=_serve)
     commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
         handler=_migrate

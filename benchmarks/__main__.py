@@ -1,7 +1,9 @@
 """``python -m benchmarks [--quick] [--only a,b] [--postgres-url URL | --no-postgres] [--strict]``.
 
 a refresh throughput, b due-device selection, c GraphQL page, d PEM decoding, e flat memory,
-g CSV import, h CSV export, i expiry sweep, j GET /metrics, k STARTTLS throughput.
+f the API under load (``--clients N``: concurrent clients, 50 by default),
+g CSV import, h CSV export, i expiry sweep, j GET /metrics, k revocation (CRL / OCSP) in a refresh,
+l STARTTLS throughput.
 Without ``--postgres-url`` (or ``DSTRACK_BENCH_POSTGRES_URL``), the throwaway server of
 ``scripts/postgres-for-tests`` is started for the PostgreSQL measurements.
 """
@@ -22,11 +24,13 @@ NAMES = {
     "c": "GraphQL page",
     "d": "PEM decoding",
     "e": "flat memory",
+    "f": "API under load",
     "g": "CSV import",
     "h": "CSV export",
     "i": "expiry sweep",
     "j": "metrics exposition",
-    "k": "STARTTLS throughput",
+    "k": "revocation in a refresh",
+    "l": "STARTTLS throughput",
 }
 
 
@@ -47,6 +51,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
         from benchmarks import pem
 
         return pem.run
+    if key == "f":
+        from benchmarks import load
+
+        return load.run
     if key == "g":
         from benchmarks import imports
 
@@ -64,6 +72,10 @@ def _runner(key: str) -> Callable[..., list[Result]]:
 
         return metrics.run
     if key == "k":
+        from benchmarks import revocation
+
+        return revocation.run
+    if key == "l":
         from benchmarks import starttls
 
         return starttls.run
@@ -87,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="a, g: print a cProfile of a refresh / an import"
     )
     parser.add_argument(
+        "--clients", type=int, default=50, help="f: concurrent clients (default 50)"
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit with 1 when a result is below its target"
     )
     args = parser.parse_args(argv)
@@ -100,7 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     postgres_url = None
-    if not args.no_postgres and set(args.only) & {"a", "b", "c", "g", "h", "i", "j"}:
+    if not args.no_postgres and set(args.only) & {"a", "b", "c", "f", "g", "h", "i", "j"}:
         postgres_url = args.postgres_url or start_postgres()
     started = time.perf_counter()
     results: list[Result] = []
@@ -108,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         kwargs: dict[str, object] = {"quick": args.quick, "postgres_url": postgres_url}
         if key in ("a", "g"):
             kwargs["profile"] = args.profile
-        if key in ("d", "e", "k"):
+        if key in ("d", "e"):
             kwargs.pop("postgres_url")
+        if key == "f":
+            kwargs["clients"] = args.clients
         for result in _runner(key)(**kwargs):
             say(result.line())
             results.append(result)

@@ -229,11 +229,16 @@ def base_inventory(engine: Engine, organizations: int = 1) -> Inventory:
                 .returning(ORGANIZATIONS.c.id)
             ).scalar_one()
             first = first or org_id
-        product_id = connection.execute(
-            PRODUCTS.insert()
-            .values(name="Benchmark Product", is_system=False, created_at=now)
-            .returning(PRODUCTS.c.id)
-        ).scalar_one()
+        product_id = (
+            connection.execute(
+                sa.select(PRODUCTS.c.id).where(PRODUCTS.c.name == "Benchmark Product")
+            ).scalar()
+            or connection.execute(
+                PRODUCTS.insert()
+                .values(name="Benchmark Product", is_system=False, created_at=now)
+                .returning(PRODUCTS.c.id)
+            ).scalar_one()
+        )
     assert first is not None
     return Inventory(organization_id=first, product_id=product_id)
 

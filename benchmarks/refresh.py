@@ -148,16 +148,19 @@ async def gated(
     await asyncio.gather(*(one(i) for i in items))
 
 
-def bench_services(database: Database, servers: LocalServers, data_dir: Path) -> Services:
+def bench_services(
+    database: Database, servers: LocalServers, data_dir: Path, *, system_resolver: bool = False
+) -> Services:
     """Services as a deployment builds them: the system trust store plus the benchmark root
-    given as ``DSTRACK_CA_BUNDLE``, DNS through the configured (local) nameserver."""
+    given as ``DSTRACK_CA_BUNDLE``, DNS through the configured (local) nameserver - or, with
+    ``system_resolver``, as by default: no ``DSTRACK_DNS_NAMESERVERS``, ``getaddrinfo``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     bundle = data_dir / "bench-root.pem"
     bundle.write_bytes(bench_chain().root.public_bytes(serialization.Encoding.PEM))
     settings = Settings(
         database_url=database.url,
         data_dir=data_dir,
-        dns_nameservers=(Nameserver("127.0.0.1", servers.dns_port),),
+        dns_nameservers=() if system_resolver else (Nameserver("127.0.0.1", servers.dns_port),),
         allow_private_targets=True,
         probe_timeout_s=30.0,
         ca_bundle=bundle,
@@ -167,13 +170,20 @@ def bench_services(database: Database, servers: LocalServers, data_dir: Path) ->
     return build_services(settings, database.engine)
 
 
-def add_host_devices(database: Database, port: int, count: int, *, first_id: int = 1) -> list[int]:
+def add_host_devices(
+    database: Database,
+    port: int,
+    count: int,
+    *,
+    first_id: int = 1,
+    host: Callable[[int], str] = device_host,
+) -> list[int]:
     """``count`` active host-sourced SSL devices, each with a job due now (as the sensor would
     hand them out)."""
     inventory = base_inventory(database.engine)
     now = clock.now()
     ids = list(range(first_id, first_id + count))
-    rows = host_device_rows(inventory, ids, host=device_host, port=port, now=now)
+    rows = host_device_rows(inventory, ids, host=host, port=port, now=now)
     insert_chunked(database.engine, DEVICES, rows)
     jobs = [
         {
@@ -245,21 +255,29 @@ class Rates:
     first: float
     steady: float
     forced: float  # forceUpdate through the GraphQL API, bulks of 100
+    system: float  # steady, resolved by getaddrinfo (the default: no DSTRACK_DNS_NAMESERVERS)
     cpu_ratio: float  # bare / steady client CPU per device
 
 
 async def _run_rounds(
-    database: Database, services: Services, servers: LocalServers, size: int
+    database: Database, services: Services, system: Services, servers: LocalServers, size: int
 ) -> Rates:
-    """The rates of each pass; bare, steady and forced passes alternate, medians compared."""
+    """The rates of each pass; bare, steady, forced and system-resolver passes alternate,
+    medians compared. ``system`` resolves with ``getaddrinfo``: its devices are all named
+    ``localhost`` (answered from /etc/hosts: the local DNS server's names are not known to
+    the system), so it measures the resolver's own cost, not a DNS round trip."""
     ids = add_host_devices(database, servers.tls_port, size + 100)
     warm, ids = ids[:100], ids[100:]
+    local = add_host_devices(
+        database, servers.tls_port, size, first_id=ids[-1] + 1, host=lambda _: "localhost"
+    )
     hosts = [device_host(i) for i in ids]
     async with graphql_client(services) as http:
         # Warm up every path (imports, trust roots, connection pool, server caches).
         await bare_handshakes(servers.tls_port, [device_host(i) for i in warm], CONCURRENCY)
         await refresh_all(services, warm, CONCURRENCY)
         await force_through_graphql(http, warm)
+        await refresh_all(system, local, CONCURRENCY)  # their first audits
 
         first = await measure(
             "update_many, first audit (details + RAW file)",
@@ -268,7 +286,7 @@ async def _run_rounds(
             lambda: refresh_all(services, ids, CONCURRENCY),
         )
         os.sync()  # the RAW files' writeback must not slow what follows
-        phases: dict[str, list[Phase]] = {"bare": [], "steady": [], "forced": []}
+        phases: dict[str, list[Phase]] = {"bare": [], "steady": [], "forced": [], "system": []}
         passes = {
             "bare": (
                 "bare asyncio TLS handshakes",
@@ -279,8 +297,12 @@ async def _run_rounds(
                 lambda: refresh_all(services, ids, CONCURRENCY),
             ),
             "forced": (
-                "forceUpdate through GraphQL, bulks of 100",
+                f"forceUpdate through GraphQL, bulks of {BULK}",
                 lambda: force_through_graphql(http, ids),
+            ),
+            "system": (
+                "update_many, steady, system resolver",
+                lambda: refresh_all(system, local, CONCURRENCY),
             ),
         }
         for _ in range(ROUNDS):
@@ -303,6 +325,7 @@ async def _run_rounds(
         first=first.rate,
         steady=median_rate("steady"),
         forced=median_rate("forced"),
+        system=median_rate("system"),
         cpu_ratio=median_cpu("bare") / median_cpu("steady"),
     )
 
@@ -343,14 +366,17 @@ def run(*, quick: bool, postgres_url: str | None, profile: bool = False) -> list
         for label, url in backends:
             say(f"-- {label}")
             with sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database:
-                services = bench_services(database, servers, Path(tmp) / f"data-{label}")
-                rates = asyncio.run(_run_rounds(database, services, servers, size))
+                data = Path(tmp) / f"data-{label}"
+                services = bench_services(database, servers, data)
+                system = bench_services(database, servers, data, system_resolver=True)
+                rates = asyncio.run(_run_rounds(database, services, system, servers, size))
                 if profile:
                     ids = [r for (r,) in _device_ids(database)][100:]
                     profile_refresh(services, ids, CONCURRENCY)
             say(
                 f"  bare {rates.bare:.0f}/s; refresh {rates.steady:.0f}/s steady, "
-                f"{rates.first:.0f}/s first audit, {rates.forced:.0f}/s forceUpdate; "
+                f"{rates.first:.0f}/s first audit, {rates.forced:.0f}/s forceUpdate, "
+                f"{rates.system:.0f}/s system resolver; "
                 f"by client CPU per device {rates.cpu_ratio:.2f}"
             )
             results += _results(label, size, rates)
@@ -363,12 +389,19 @@ def _results(label: str, size: int, rates: Rates) -> list[Result]:
         "steady": rates.steady,
         "first": rates.first,
         "forced": rates.forced,
+        "system": rates.system,
         "cpu": rates.cpu_ratio,
     }
     measured = [
         ("refresh throughput", rates.steady, TARGET, f"by CPU per device {rates.cpu_ratio:.2f}"),
         ("first audit", rates.first, FIRST_AUDIT_TARGET, "details, RAW file, note, schedule"),
         ("forceUpdate through GraphQL", rates.forced, FORCED_TARGET, f"bulks of {BULK}"),
+        (
+            "refresh with the system resolver (the default)",
+            rates.system,
+            TARGET,
+            "getaddrinfo from /etc/hosts; the line above resolves with c-ares",
+        ),
     ]
     return [
         Result(

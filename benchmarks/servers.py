@@ -52,9 +52,12 @@ class BenchChain:
 
 
 @cache
-def bench_chain() -> BenchChain:
+def bench_chain(
+    *, crl_urls: tuple[str, ...] = (), ocsp_urls: tuple[str, ...] = (), serial: int | None = None
+) -> BenchChain:
     """A wildcard ECDSA P-256 leaf for ``*.bench.test`` under the test CA (RSA intermediate and
-    root, as most public chains): the host name matches and the chain is trusted."""
+    root, as most public chains): the host name matches and the chain is trusted. It names no
+    CRL and no OCSP responder unless given (the revocation benchmark's leaves)."""
     from tests.fakes import pki  # test PKI, generated with cryptography (no network)
 
     ca = pki.test_ca("dstrack Benchmark")
@@ -64,6 +67,9 @@ def bench_chain() -> BenchChain:
         key_kind="ec256",
         dns_names=[f"*.{BENCH_DOMAIN}", BENCH_DOMAIN],
         days=365,
+        crl_urls=crl_urls,
+        ocsp_urls=ocsp_urls,
+        serial=serial,
     )
     return BenchChain(
         chain_pem=leaf.pem + ca.intermediate.pem, key_pem=leaf.key_pem, root=ca.root.cert
@@ -73,14 +79,15 @@ def bench_chain() -> BenchChain:
 class LocalServers:
     """The server subprocess; a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, chain: BenchChain | None = None) -> None:
+        self._chain = chain or bench_chain()
         self._tmp = tempfile.TemporaryDirectory(prefix="dstrack-bench-servers-")
         self._process: subprocess.Popen[str] | None = None
         self.tls_port = 0
         self.dns_port = 0
 
     def __enter__(self) -> Self:
-        chain = bench_chain()
+        chain = self._chain
         chain_file = Path(self._tmp.name) / "chain.pem"
         key_file = Path(self._tmp.name) / "key.pem"
         chain_file.write_text(chain.chain_pem)

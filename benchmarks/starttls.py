@@ -1,4 +1,4 @@
-"""k. STARTTLS throughput: certificates read through SMTP STARTTLS versus implicit TLS (SMTPS).
+"""l. STARTTLS throughput: certificates read through SMTP STARTTLS versus implicit TLS (SMTPS).
 
 One aiosmtpd server (a process of its own, as the other benchmarks' servers) listens on two
 ports of 127.0.0.1 with the same certificate: plain SMTP offering STARTTLS, and SMTPS. The
@@ -117,7 +117,7 @@ async def _rounds(servers: SmtpServers, size: int) -> dict[str, list[tuple[float
 
 def run(*, quick: bool, postgres_url: str | None = None) -> list[Result]:
     del postgres_url  # no database here
-    heading("k. STARTTLS throughput: smtp:// vs smtps:// to the same aiosmtpd")
+    heading("l. STARTTLS throughput: smtp:// vs smtps:// to the same aiosmtpd")
     size = 200 if quick else 1000
     say(f"{size} certificates per pass, concurrency {CONCURRENCY}, {ROUNDS} rounds")
     with SmtpServers() as servers:

@@ -39,6 +39,8 @@ class ApiToken(SQLModel, table=True):
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Registered from DSTRACK_ADMIN_TOKEN: replaced when another token is configured there.
+    from_environment: bool = False
 
 
 class RetrievalBudget(SQLModel, table=True):

@@ -44,6 +44,14 @@ class SslDetailsRecord(SQLModel, table=True):
     # used, or each A/AAAA address with "check all addresses"; [] for a PEM source.
     cipher: str | None = None
     endpoints: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONList)
+    # Revocation (OCSP or CRL): GOOD, REVOKED, UNKNOWN or UNAVAILABLE, when it was asked, and
+    # when and why the certificate was revoked.
+    revocation_status: str = Field(
+        default="UNAVAILABLE", max_length=12, sa_column_kwargs={"server_default": "UNAVAILABLE"}
+    )
+    revocation_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revocation_reason: str | None = Field(default=None, max_length=32)
 
 
 class DomainDetailsRecord(SQLModel, table=True):

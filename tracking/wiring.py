@@ -10,6 +10,7 @@ from tracking.core.notify_settings import NotifySettings
 from tracking.core.settings import Settings
 from tracking.metrics import UpdateMetrics
 from tracking.probes.resolver import resolver_for
+from tracking.probes.revocation import RevocationChecker
 from tracking.probes.tls import RealTlsProbe
 from tracking.refresh.rawstore import RawStore
 from tracking.refresh.services import RealDnsProbe, RealRegistrationProbe, Services
@@ -30,4 +31,5 @@ def build_services(
         resolver=resolver,
         raw_store=RawStore(settings.data_dir),
         subscribers=(ChangeAlerts(alerting), UpdateMetrics()),
+        revocation=RevocationChecker(settings, resolver),
     )

@@ -10,8 +10,15 @@ import strawberry
 
 from models import DomainDetailsRecord, SslDetailsRecord, UpdateJob
 from tracking.core.endpoints import Endpoint
+from tracking.core.revocation import RevocationStatus as RevocationStatusEnum
 from tracking.core.schedule import iso_duration
 from tracking.core.ssl_details import FIELD_NAMES
+
+RevocationStatus = strawberry.enum(
+    RevocationStatusEnum,
+    description="GOOD, REVOKED or UNKNOWN as the issuer's OCSP responder or CRL said; "
+    "UNAVAILABLE when there was nobody to ask or no answer that could be trusted.",
+)
 
 
 @strawberry.type
@@ -53,6 +60,17 @@ class SslDetails:
         description="Whether the certificate covers the host name; null for a PEM source."
     )
     retrieved_at: datetime
+    revocation_status: RevocationStatus = strawberry.field(  # type: ignore[valid-type]
+        description="From the OCSP responder of the certificate, else its CRL. PEM devices: "
+        "UNAVAILABLE unless an OCSP responder answers for it."
+    )
+    revocation_checked_at: datetime | None = strawberry.field(
+        description="When dstrack last asked; null when there was nobody to ask."
+    )
+    revoked_at: datetime | None
+    revocation_reason: str | None = strawberry.field(
+        description='The reason code as RFC 5280 names it ("keyCompromise", "superseded"...).'
+    )
 
     @classmethod
     def from_row(cls, row: SslDetailsRecord | sa.Row[Any]) -> SslDetails:
@@ -72,6 +90,10 @@ class SslDetails:
             chain_trust_error=row.trust_error,
             hostname_matches=row.hostname_matches,
             retrieved_at=row.retrieved_at,
+            revocation_status=RevocationStatusEnum(row.revocation_status),
+            revocation_checked_at=row.revocation_checked_at,
+            revoked_at=row.revoked_at,
+            revocation_reason=row.revocation_reason,
         )
 
 

@@ -239,14 +239,62 @@ def test_0003_keeps_a_dns_name_that_reads_like_ipv6(url: str, engine: Engine) ->
     assert _sans(engine) == ["odd.example.com", "2001:db8::2", "2001:db8::1"]
 
 
-def test_0009_reads_key_facts_and_the_one_endpoint_of_stored_audits(
+def test_0005_keeps_the_tokens_there_unmarked(url: str, engine: Engine) -> None:
+    """Tokens stored before the column existed keep working and count as made by hand."""
+    config = alembic_config(url)
+    before = ScriptDirectory.from_config(config).get_revision("0005").down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO security_levels (id, name, crm_access, view_organization_types, "
+                "can_add_devices, can_edit_devices, can_delete_devices, is_admin) "
+                "VALUES (1, 'Administrator', true, '[]', true, true, true, true)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO users (id, name, security_level_id, created_at) "
+                "VALUES (1, 'admin', 1, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO api_tokens (user_id, token_sha256, created_at) "
+                "VALUES (1, :digest, :now)"
+            ),
+            {"digest": "a" * 64, "now": now},
+        )
+
+    command.upgrade(config, "0005")
+    engine.dispose()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT token_sha256, from_environment, revoked_at FROM api_tokens")
+        ).all()
+    assert [(digest, bool(marked), revoked) for digest, marked, revoked in rows] == [
+        ("a" * 64, False, None)
+    ]
+
+    command.downgrade(config, before)
+    engine.dispose()
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("api_tokens")}
+    assert "from_environment" not in columns
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar_one() == 1
+
+
+def test_0011_reads_key_facts_and_the_one_endpoint_of_stored_audits(
     url: str, engine: Engine
 ) -> None:
-    """Audits stored before 0009 get their key type and size from the stored leaf (no change
+    """Audits stored before 0011 get their key type and size from the stored leaf (no change
     reported at the next refresh) and, for a host, the address they were retrieved from."""
     leaf = pki.issue(pki.name("ec.example"), key_kind="ec384", dns_names=["ec.example"])
     config = alembic_config(url)
-    command.upgrade(config, "0008")
+    command.upgrade(config, "0010")
     _details_row(engine, ["ec.example"], chain_pem=leaf.pem)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE devices SET ssl_port = 8443, ssl_host = 'ec.example'"))
@@ -254,7 +302,7 @@ def test_0009_reads_key_facts_and_the_one_endpoint_of_stored_audits(
             sa.text("UPDATE ssl_details SET address = '192.0.2.9', protocol = 'TLSv1.3'")
         )
 
-    command.upgrade(config, "0009")
+    command.upgrade(config, "0011")
     details = SQLModel.metadata.tables["ssl_details"]
     devices = SQLModel.metadata.tables["devices"]
     with engine.connect() as connection:
@@ -276,6 +324,6 @@ def test_0009_reads_key_facts_and_the_one_endpoint_of_stored_audits(
     ]
     assert check_all is False
 
-    command.downgrade(config, "0008")
+    command.downgrade(config, "0010")
     engine.dispose()
     assert "key_type" not in {c["name"] for c in sa.inspect(engine).get_columns("ssl_details")}

@@ -1,5 +1,5 @@
 """The code location loads, names what operators rely on (README: "Refreshes in Dagster"), and the
-instance config (dagster.yaml) bounds how many refresh runs execute at once."""
+instance config (deploy/dagster/dagster.yaml) bounds how many refresh runs execute at once."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_the_definitions_hold_the_job_the_sensor_and_the_asset() -> None:
 
 
 def test_the_workspace_file_loads_the_code_location(dagster_home: Path) -> None:
-    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster" / "dagster.yaml", dagster_home / "dagster.yaml")
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
         cwd=ROOT,
@@ -48,7 +48,7 @@ def test_the_workspace_file_loads_the_code_location(dagster_home: Path) -> None:
 
 
 def test_the_instance_queues_runs_within_concurrency_limits(dagster_home: Path) -> None:
-    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster" / "dagster.yaml", dagster_home / "dagster.yaml")
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         queue = instance.get_concurrency_config().run_queue_config

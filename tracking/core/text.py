@@ -11,6 +11,18 @@ _ALLOWED_IN_MULTILINE = {"\n", "\t", "\r"}
 # PDI): they reorder what follows them on screen, so a name can show something other than what
 # it is ("Trojan Source"). The implicit marks LRM/RLM/ALM that right-to-left text may need stay.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters and symbols that show nothing: Hangul fillers, the braille blank, the combining
+# grapheme joiner. With whitespace and format characters (zero-width space, joiners, BOM, soft
+# hyphen...) they make a name that reads as empty.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+
+
+def _is_blank(text: str) -> bool:
+    """Nothing a person could read: only whitespace and invisible characters (or nothing)."""
+    return all(
+        ch.isspace() or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp") or ch in _BLANK_LOOKING
+        for ch in text
+    )
 
 
 def _has_control_characters(text: str, *, multiline: bool) -> bool:
@@ -32,8 +44,8 @@ def _too_long(field: str, max_length: int) -> ValidationError:
 
 
 def optional_name(text: str | None, *, field: str, max_length: int) -> str | None:
-    """A one-line name, stripped; blank becomes None."""
-    if text is None or not text.strip():
+    """A one-line name, stripped; blank (whitespace or invisible characters only) becomes None."""
+    if text is None or _is_blank(text):
         return None
     text = text.strip()
     if len(text) > max_length:
@@ -55,7 +67,7 @@ def clean_name(text: str | None, *, field: str, max_length: int) -> str:
 
 def clean_text(text: str | None, *, field: str, max_length: int) -> str | None:
     """Optional multi-line text such as a description; blank becomes None."""
-    if text is None or not text.strip():
+    if text is None or _is_blank(text):
         return None
     text = text.strip()  # what is stored is what is measured, as for names
     if len(text) > max_length:

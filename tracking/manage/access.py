@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select, update
 
 from models import ApiToken, OrganizationType, SecurityLevel, User
 from models.db import reader, retry_on_conflict, transaction
@@ -132,10 +132,15 @@ def _ensure_admin_user(engine: Engine) -> User:
         return user
 
 
-def register_token(engine: Engine, *, user_id: int, token: str) -> None:
+def register_token(
+    engine: Engine, *, user_id: int, token: str, from_environment: bool = False
+) -> None:
     """Make ``token`` valid for the user; registering the same token again changes nothing.
 
     A token once revoked stays revoked: a leaked token must not come back with a restart.
+    With ``from_environment``, the token stands for ``DSTRACK_ADMIN_TOKEN``: every other token
+    registered from there is revoked, so the token configured last is the only one of its kind.
+    Safe when several processes register the same token at once.
     """
     digest = hash_token(token)
 
@@ -143,18 +148,68 @@ def register_token(engine: Engine, *, user_id: int, token: str) -> None:
         with transaction(engine) as session:
             existing = session.exec(select(ApiToken).where(ApiToken.token_sha256 == digest)).first()
             if existing is None:
-                session.add(ApiToken(user_id=user_id, token_sha256=digest, created_at=clock.now()))
+                session.add(
+                    ApiToken(
+                        user_id=user_id,
+                        token_sha256=digest,
+                        created_at=clock.now(),
+                        from_environment=from_environment,
+                    )
+                )
             elif existing.revoked_at is not None:
                 log.warning("the configured token was revoked and stays revoked; set a new one")
+            elif from_environment and not existing.from_environment:
+                existing.from_environment = True  # stored before tokens were marked
+                session.add(existing)
+            if from_environment:
+                _revoke_other_environment_tokens(session, keep=digest)
 
     retry_on_conflict(register)
 
 
+def _revoke_other_environment_tokens(session: Session, *, keep: str) -> None:
+    replaced = session.exec(
+        update(ApiToken)
+        .where(col(ApiToken.from_environment).is_(True))
+        .where(col(ApiToken.revoked_at).is_(None))
+        .where(col(ApiToken.token_sha256) != keep)
+        .values(revoked_at=clock.now())
+    )
+    if replaced.rowcount:
+        log.info("DSTRACK_ADMIN_TOKEN changed: the token configured before is revoked")
+
+
+ADMIN_TOKEN_MIN_LENGTH = 16
+ADMIN_TOKEN_MAX_LENGTH = 200  # the longest token authenticate() accepts
+
+
+def check_admin_token(token: str) -> None:
+    """``DSTRACK_ADMIN_TOKEN`` must be hard to guess and usable in a header."""
+    if len(token) < ADMIN_TOKEN_MIN_LENGTH:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"DSTRACK_ADMIN_TOKEN is {len(token)} characters long; it must have at least "
+            f"{ADMIN_TOKEN_MIN_LENGTH} (generate one with: python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))').",
+            field="DSTRACK_ADMIN_TOKEN",
+        )
+    if len(token) > ADMIN_TOKEN_MAX_LENGTH or token != token.strip() or not token.isprintable():
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"DSTRACK_ADMIN_TOKEN must be at most {ADMIN_TOKEN_MAX_LENGTH} printable characters, "
+            "without spaces at either end.",
+            field="DSTRACK_ADMIN_TOKEN",
+        )
+
+
 def ensure_admin_token(engine: Engine, token: str) -> None:
-    """``DSTRACK_ADMIN_TOKEN``: an administrator whose API token is this value exists."""
+    """``DSTRACK_ADMIN_TOKEN``: an administrator whose API token is this value exists, and the
+    token configured there before (if another) no longer works. Tokens made by
+    ``dstrack create-token`` or ``createUser`` are left alone."""
+    check_admin_token(token)
     admin = ensure_admin_user(engine)
     assert admin.id is not None
-    register_token(engine, user_id=admin.id, token=token)
+    register_token(engine, user_id=admin.id, token=token, from_environment=True)
 
 
 def issue_token(engine: Engine, *, user_id: int) -> str:

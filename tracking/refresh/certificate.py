@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 
@@ -15,6 +15,7 @@ from tracking.core.certificates import chain_to_pem, load_der_chain
 from tracking.core.changes import Change, describe_changes, yes_no
 from tracking.core.endpoints import Endpoint, disagreement, stored_endpoints
 from tracking.core.errors import ErrorCode, ProbeError
+from tracking.core.revocation import NOT_ASKED, Revocation, revocation_change, still_revoked
 from tracking.core.schedule import Outcome
 from tracking.core.sources import TLS_AT_ONCE, HostSource, PemSource, SslSource, parse_ssl_source
 from tracking.core.ssl_details import (
@@ -44,6 +45,7 @@ class CertificateSnapshot:
     protocol: str | None
     cipher: str | None
     retrieved_at: datetime
+    revocation: Revocation = NOT_ASKED  # OCSP / CRL status of the leaf
     # --- every address: the addresses checked (one, or all with "check all addresses") ---
     endpoints: tuple[Endpoint, ...] = ()
 
@@ -63,6 +65,7 @@ class CertificateSnapshot:
             "address": self.address,
             "protocol": self.protocol,
             "retrieved_at": self.retrieved_at,
+            **self.revocation.stored_values(),
             # --- TLS facts and every address ---
             "cipher": self.cipher,
             "endpoints": stored_endpoints(self.endpoints),
@@ -98,15 +101,22 @@ class CertificateSnapshot:
         ]
         if self.hostname_matches is not None:
             facts.append(f"host name matches: {'yes' if self.hostname_matches else 'no'}")
+        facts.append(f"revocation: {self.revocation.describe()}")
         text = "".join(f"# {line}\n" for line in facts) + self.chain_pem
         return RawContent(name, "application/x-pem-file", text.encode())
 
 
-async def retrieve_certificate(services: Services, source: SslSource) -> CertificateSnapshot:
-    """Fetch (host) or decode (PEM) a certificate; raises ``DstrackError`` when impossible."""
+async def retrieve_certificate(
+    services: Services, source: SslSource, *, pem_revocation: bool = False
+) -> CertificateSnapshot:
+    """Fetch (host) or decode (PEM) a certificate; raises ``DstrackError`` when impossible.
+
+    A host's leaf is checked for revocation; a PEM's only with ``pem_revocation`` (updates,
+    not creations or edits: see :func:`check_revocation`)."""
     if isinstance(source, PemSource):
         now = clock.now()
         chain: tuple[x509.Certificate, ...] = (source.certificate,)
+        revocation = await check_revocation(services, chain, pem=True) if pem_revocation else None
         return CertificateSnapshot(
             source=source,
             details=ssl_details(source.certificate),
@@ -117,6 +127,7 @@ async def retrieve_certificate(services: Services, source: SslSource) -> Certifi
             protocol=None,
             cipher=None,
             retrieved_at=now,
+            revocation=revocation or NOT_ASKED,
         )
     if source.all_addresses:
         handshake, endpoints = await _every_address(services, source)
@@ -137,8 +148,19 @@ async def retrieve_certificate(services: Services, source: SslSource) -> Certifi
         protocol=handshake.protocol,
         cipher=handshake.cipher,
         retrieved_at=handshake.retrieved_at,
+        revocation=await check_revocation(services, chain, pem=False),
         endpoints=endpoints or (_endpoint(handshake, details),),
     )
+
+
+async def check_revocation(
+    services: Services, chain: tuple[x509.Certificate, ...], *, pem: bool
+) -> Revocation:
+    """The leaf's OCSP / CRL status. A PEM device asks its OCSP responder only (and only on
+    an update: creating or editing one reaches no network and spends no retrieval budget)."""
+    if services.revocation is None:
+        return NOT_ASKED
+    return await services.revocation.check(chain, crl=not pem)
 
 
 # --- every address ----------------------------------------------------------------------------
@@ -245,6 +267,8 @@ def certificate_changes(old: Row, snap: CertificateSnapshot) -> list[Change]:
                 f"{len(snap.chain)} certificate(s)",
             )
         )
+    if (revoked := revocation_change(old.revocation_status, snap.revocation)) is not None:
+        changes.append(revoked)
     changes += tls_changes(old, snap)
     return changes
 
@@ -265,12 +289,19 @@ def tls_changes(old: Row, snap: CertificateSnapshot) -> list[Change]:
 
 def plan_certificate(old: Row | None, snap: CertificateSnapshot) -> Plan:
     first = old is None
+    if old is not None and old.fingerprint_sha256 == snap.details.fingerprint_sha256:
+        revocation = still_revoked(
+            old.revocation_status, old.revoked_at, old.revocation_reason, snap.revocation
+        )
+        if revocation is not snap.revocation:
+            snap = replace(snap, revocation=revocation)
     changes = () if old is None else tuple(certificate_changes(old, snap))
     return Plan(
         first=first,
         changes=changes,
         note=certificate_note(snap, first=first, changes=changes),
-        raw=snap.raw() if first or changes else None,
+        # A new revocation status alone keeps no RAW file: the chain it holds is unchanged.
+        raw=snap.raw() if first or any(c.field != "revocation_status" for c in changes) else None,
         details=DetailsWrite(SSL_DETAILS, snap.stored_values()),
         device_values={"expires_at": snap.details.valid_until, "last_update_error": None},
         outcome=Outcome.OK,
@@ -283,10 +314,12 @@ def certificate_note(snap: CertificateSnapshot, *, first: bool, changes: tuple[C
     where = f" from {snap.source.display}" if isinstance(snap.source, HostSource) else " (PEM)"
     if first:
         verb = "retrieved" if is_host else "decoded"
+        revocation = snap.revocation
+        checked = f", revocation status {revocation.status}" if revocation.checked_at else ""
         note = (
             f"SSL certificate details {verb}{where}: "
             f"Common Name {snap.details.common_name or '(none)'}, "
-            f"valid until {snap.details.valid_until.isoformat()}."
+            f"valid until {snap.details.valid_until.isoformat()}{checked}."
         )
     elif changes:
         note = f"SSL certificate details updated{where}: {describe_changes(changes)}."

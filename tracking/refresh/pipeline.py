@@ -103,7 +103,7 @@ async def retrieve(services: Services, device_id: int, target: SslSource | str) 
         domain = await retrieve_domain(services, target)
         return Retrieved(device_id, "Domain", domain=domain, seconds=_since(started))
     try:
-        snap = await retrieve_certificate(services, target)
+        snap = await retrieve_certificate(services, target, pem_revocation=True)
     except DstrackError as error:
         return Retrieved(device_id, "SSL certificate", failure=error, seconds=_since(started))
     return Retrieved(device_id, "SSL certificate", certificate=snap, seconds=_since(started))

@@ -15,6 +15,7 @@ from typing import Protocol
 from cryptography import x509
 from sqlalchemy.engine import Engine
 
+from tracking.core.revocation import Revocation
 from tracking.core.settings import Settings
 from tracking.core.verdicts import TrustRoots
 from tracking.probes.dns import DnsLookup, lookup_records
@@ -32,6 +33,12 @@ class RegistrationProbe(Protocol):
 
 class DnsProbe(Protocol):
     async def lookup(self, domain: str) -> DnsLookup: ...
+
+
+class RevocationProbe(Protocol):
+    """``tracking.probes.revocation.RevocationChecker``: a leaf's OCSP / CRL status."""
+
+    async def check(self, chain: Sequence[x509.Certificate], *, crl: bool = True) -> Revocation: ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class Services:
     # Told of every batch of updates, after the pipeline's own (RAW files, Activity notes).
     subscribers: tuple[UpdateSubscriber, ...] = ()
     roots_override: Sequence[x509.Certificate] | None = field(default=None)
+    # None: revocation is not checked (every status UNAVAILABLE).
+    revocation: RevocationProbe | None = None
 
     @cached_property
     def trust_roots(self) -> TrustRoots:

@@ -6,7 +6,7 @@ device alerts once, ever. ``alert_deliveries`` is the transactional outbox. ``de
 every device with an expiry is looked at by the first sweep after the upgrade.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-07 04:00:00
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 import models.types
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

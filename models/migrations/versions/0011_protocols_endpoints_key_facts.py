@@ -6,8 +6,8 @@ so the next refresh reports no change the certificate never made), the cipher of
 handshake (unknown for audits stored before: null) and ``endpoints``, the addresses checked;
 an audit stored before gets the one address it was retrieved from.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 03:00:00
 """
 
@@ -22,8 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
