@@ -28,11 +28,23 @@ def run_migrations_online() -> None:
     assert url
     engine = create_engine(url)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it into a new one (Alembic's batch mode); with
+            # foreign keys enforced, dropping the old table fails as soon as a row refers to
+            # it. They are checked as a whole once the migrations have run instead.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"the migrations left rows without their parent: {broken}")
     engine.dispose()
 
 

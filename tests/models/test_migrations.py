@@ -327,3 +327,55 @@ def test_0011_reads_key_facts_and_the_one_endpoint_of_stored_audits(
     command.downgrade(config, "0010")
     engine.dispose()
     assert "key_type" not in {c["name"] for c in sa.inspect(engine).get_columns("ssl_details")}
+
+
+def test_a_database_in_use_upgrades_to_the_latest_schema(url: str, engine: Engine) -> None:
+    """Upgrades run on databases that hold devices, audits, notes and jobs, not only on empty
+    ones: a migration that rebuilds a table (as SQLite's batch mode may) must keep them."""
+    config = alembic_config(url)
+    command.upgrade(config, "0003")
+    leaf = pki.test_ca().leaf("in-use.example")
+    _details_row(engine, ["in-use.example"], chain_pem=leaf.pem)
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE devices SET ssl_source_kind = 'HOST', ssl_host = 'in-use.example', "
+                "ssl_port = 443, expires_at = :now WHERE id = 7"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO update_jobs (device_id, due_at, interval_seconds, reason) "
+                "VALUES (7, :now, 3600, 'test')"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO activity_notes (device_id, created_at, author, text) "
+                "VALUES (7, :now, 'admin', 'kept')"
+            ),
+            {"now": now},
+        )
+
+    command.upgrade(config, "head")
+
+    with engine.connect() as connection:
+        device = connection.execute(
+            sa.text("SELECT name, ssl_host, ssl_protocol, consecutive_failures FROM devices")
+        ).one()
+        assert tuple(device) == ("d", "in-use.example", "tls", 0)
+        details = connection.execute(sa.text("SELECT device_id, chain_pem FROM ssl_details")).one()
+        assert tuple(details) == (7, leaf.pem)
+        assert connection.execute(sa.text("SELECT text FROM activity_notes")).scalar() == "kept"
+        assert connection.execute(sa.text("SELECT device_id FROM update_jobs")).scalar() == 7
+    assert _differences(engine) == []
+
+    command.downgrade(config, "0003")  # and back, keeping what was there
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT ssl_host FROM devices")).scalar() == (
+            "in-use.example"
+        )
+        assert connection.execute(sa.text("SELECT text FROM activity_notes")).scalar() == "kept"
