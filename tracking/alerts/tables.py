@@ -1,23 +1,32 @@
-"""The Core tables alerts read and write (plain rows, a few statements per batch)."""
+"""The Core tables alerts read and write (plain rows, a few statements per batch), by the short
+names the alerts code uses."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from models import (
-    Alert,
-    AlertDelivery,
-    AlertPolicy,
-    AlertPolicyChannel,
-    Device,
-    NotificationChannel,
-    Organization,
+from models.tables import (
+    ALERT_DELIVERIES as DELIVERIES,
+)
+from models.tables import (
+    ALERT_POLICIES as POLICIES,
+)
+from models.tables import (
+    ALERT_POLICY_CHANNELS as POLICY_CHANNELS,
+)
+from models.tables import (
+    ALERTS,
+    DEVICES,
+    ORGANIZATIONS,
+)
+from models.tables import (
+    NOTIFICATION_CHANNELS as CHANNELS,
 )
 
-ALERTS: sa.Table = Alert.__table__  # type: ignore[attr-defined]
-DELIVERIES: sa.Table = AlertDelivery.__table__  # type: ignore[attr-defined]
-POLICIES: sa.Table = AlertPolicy.__table__  # type: ignore[attr-defined]
-POLICY_CHANNELS: sa.Table = AlertPolicyChannel.__table__  # type: ignore[attr-defined]
-CHANNELS: sa.Table = NotificationChannel.__table__  # type: ignore[attr-defined]
-DEVICES: sa.Table = Device.__table__  # type: ignore[attr-defined]
-ORGANIZATIONS: sa.Table = Organization.__table__  # type: ignore[attr-defined]
+__all__ = [
+    "ALERTS",
+    "CHANNELS",
+    "DELIVERIES",
+    "DEVICES",
+    "ORGANIZATIONS",
+    "POLICIES",
+    "POLICY_CHANNELS",
+]

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from models import Alert, AlertDelivery, Device, NotificationChannel, Organization
 from models.db import reader
 from tracking.manage.access import Viewer
+from tracking.manage.queries import visible_to
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,11 @@ class AlertQuery:
     state: str | None = None
 
 
-def _visible(query: Any, viewer: Viewer) -> Any:
-    types = viewer.visible_types
-    return query if types is None else query.where(col(Organization.type).in_(sorted(types)))
-
-
 def _alerts(query: Any, viewer: Viewer, filters: AlertQuery) -> Any:
     query = query.join(Device, col(Device.id) == col(Alert.device_id)).join(
         Organization, col(Organization.id) == col(Device.organization_id)
     )
-    query = _visible(query, viewer)
+    query = visible_to(query, viewer)
     if filters.organization_id is not None:
         query = query.where(Device.organization_id == filters.organization_id)
     if filters.device_id is not None:

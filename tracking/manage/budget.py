@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from models import RetrievalBudget
 from models.db import transaction
+from models.tables import RETRIEVAL_BUDGETS as _BUDGETS
 from tracking.core import clock
 from tracking.core.errors import ErrorCode, ValidationError
 from tracking.manage.access import Viewer
@@ -24,8 +24,6 @@ from tracking.refresh.services import Services
 
 WINDOW = timedelta(minutes=10)
 ATTEMPTS = 8  # compare-and-set rounds lost to concurrent takers before giving up
-
-_BUDGETS: sa.Table = RetrievalBudget.__table__  # type: ignore[attr-defined]
 
 
 def spend_retrievals(services: Services, viewer: Viewer, count: int) -> None:

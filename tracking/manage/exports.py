@@ -16,7 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from models import Device, DeviceCategory, DomainDetailsRecord, Organization, SslDetailsRecord
+from models import DeviceCategory
+from models.tables import DEVICES as _DEVICES
+from models.tables import DOMAIN_DETAILS as _DOMAIN
+from models.tables import ORGANIZATIONS as _ORGANIZATIONS
+from models.tables import SSL_DETAILS as _SSL
 from tracking.core import clock
 from tracking.core.csvfiles import Cell, csv_lines, safe_text
 from tracking.core.errors import ErrorCode, ValidationError, not_found
@@ -46,11 +50,6 @@ HEADER = (
 PARAMETERS = ("organizationId", "category", "expiringWithinDays")
 BATCH_SIZE = 1_000
 MAX_DAYS = 36_500
-
-_DEVICES = Device.__table__  # type: ignore[attr-defined]
-_ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
-_SSL = SslDetailsRecord.__table__  # type: ignore[attr-defined]
-_DOMAIN = DomainDetailsRecord.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from models import Contract, Device, DeviceCategory, Organization, SslDetailsRecord, SslSourceKind
+from models import Contract, DeviceCategory, Organization, SslSourceKind
 from models.db import reader
 from models.inventory import DESCRIPTION_MAX, NAME_MAX
+from models.tables import DEVICES, SSL_DETAILS
 from tracking.core.csvfiles import CsvProblem, CsvRow
 from tracking.core.errors import DstrackError, ErrorCode, ValidationError, not_found
 from tracking.core.sources import PemSource, parse_domain, parse_ssl_source
@@ -209,8 +210,7 @@ def _existing(session: Session, keys: Sequence[SourceKey]) -> set[SourceKey]:
     for key in keys:
         by_kind[key[2][0]].append(key)
     org_ids = sorted({key[0] for key in keys})
-    devices = Device.__table__  # type: ignore[attr-defined]
-    details = SslDetailsRecord.__table__  # type: ignore[attr-defined]
+    devices, details = DEVICES, SSL_DETAILS
     of_orgs = devices.c.organization_id.in_(org_ids)
     for chunk in _chunks(key[2][1] for key in by_kind["domain"]):
         query = sa.select(devices.c.organization_id, devices.c.domain).where(

@@ -20,10 +20,10 @@ from models import (
     Product,
     RawFile,
     SecurityLevel,
-    SslDetailsRecord,
     User,
 )
 from models.db import reader
+from models.tables import SSL_DETAILS as _SSL_DETAILS
 from tracking.manage.access import Viewer
 
 MAX_PAGE_SIZE = 100
@@ -54,7 +54,9 @@ class DeviceQuery:
     expiring_before: datetime | None = None
 
 
-def _visible(query: Any, viewer: Viewer) -> Any:
+def visible_to(query: Any, viewer: Viewer) -> Any:
+    """``query`` (joined with organizations) narrowed to the organizations the viewer may see:
+    the visibility rule of every read."""
     types = viewer.visible_types
     if types is None:
         return query
@@ -62,7 +64,7 @@ def _visible(query: Any, viewer: Viewer) -> Any:
 
 
 def _device_filters(query: Any, viewer: Viewer, filters: DeviceQuery) -> Any:
-    query = _visible(
+    query = visible_to(
         query.join(Organization, col(Organization.id) == col(Device.organization_id)), viewer
     )
     if filters.organization_id is not None:
@@ -105,9 +107,6 @@ class DeviceList:
     products: dict[int, ProductName]
     ssl_details: dict[int, sa.Row[Any]] | None = None
     """Plain rows of ``ssl_details`` by device id, when asked for; None when not."""
-
-
-_SSL_DETAILS = SslDetailsRecord.__table__  # type: ignore[attr-defined]
 
 
 def list_devices(
@@ -247,7 +246,7 @@ def expiry_forecast(
 def list_organizations(
     engine: Engine, viewer: Viewer, *, after: int | None, limit: int
 ) -> tuple[list[Organization], bool]:
-    query = _visible(select(Organization), viewer)
+    query = visible_to(select(Organization), viewer)
     if after is not None:
         query = query.where(col(Organization.id) > after)
     with reader(engine) as session:
@@ -262,14 +261,14 @@ def _first(engine: Engine, query: Any) -> Any:
 
 def _in_organization(model: Any, organization_id: Any, viewer: Viewer) -> Any:
     """Rows of ``model`` whose organization (via ``organization_id``) the viewer may see."""
-    return _visible(
+    return visible_to(
         select(model).join(Organization, col(Organization.id) == col(organization_id)), viewer
     )
 
 
 def _of_device(model: Any, viewer: Viewer) -> Any:
     """Rows of ``model`` (with a ``device_id``) belonging to devices the viewer may see."""
-    return _visible(
+    return visible_to(
         select(model)
         .join(Device, col(Device.id) == col(model.device_id))
         .join(Organization, col(Organization.id) == col(Device.organization_id)),

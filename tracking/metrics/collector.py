@@ -27,6 +27,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from models.tables import ALERTS
 from tracking.metrics import readers
 from tracking.metrics.gauges import DEVICE_GAUGES, DeviceLines, add_samples
 from tracking.metrics.recorder import BUCKET_BOUNDS, BUCKET_LABELS, INF, OUTCOMES
@@ -79,7 +80,7 @@ class MetricsCollector:
         self,
         engine: Engine,
         *,
-        alerts: sa.Table | None = readers.ALERTS,
+        alerts: sa.Table | None = ALERTS,
         batch_size: int | None = None,
     ) -> None:
         self.engine = engine

@@ -14,23 +14,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from models import (
-    Alert,
-    Device,
     DeviceCategory,
-    DomainDetailsRecord,
-    Organization,
-    SslDetailsRecord,
-    UpdateCounter,
-    UpdateDurationBucket,
 )
-
-DEVICES: sa.Table = Device.__table__  # type: ignore[attr-defined]
-ORGANIZATIONS: sa.Table = Organization.__table__  # type: ignore[attr-defined]
-SSL_DETAILS: sa.Table = SslDetailsRecord.__table__  # type: ignore[attr-defined]
-DOMAIN_DETAILS: sa.Table = DomainDetailsRecord.__table__  # type: ignore[attr-defined]
-COUNTERS: sa.Table = UpdateCounter.__table__  # type: ignore[attr-defined]
-DURATION_BUCKETS: sa.Table = UpdateDurationBucket.__table__  # type: ignore[attr-defined]
-ALERTS: sa.Table = Alert.__table__  # type: ignore[attr-defined]
+from models.tables import DEVICES, DOMAIN_DETAILS, ORGANIZATIONS, SSL_DETAILS
+from models.tables import UPDATE_COUNTERS as COUNTERS
+from models.tables import UPDATE_DURATION_BUCKETS as DURATION_BUCKETS
 
 BATCH_SIZE = 5000
 # The categories whose devices are updated (the others have no audit to refresh).

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from models.tables import UPDATE_COUNTERS as COUNTERS
+from models.tables import UPDATE_DURATION_BUCKETS as DURATION_BUCKETS
 from tracking.metrics.gauges import float_to_go_string
-from tracking.metrics.readers import COUNTERS, DURATION_BUCKETS
 from tracking.refresh.events import UpdateBatch, UpdateEvent
 
 # Upper bounds (seconds) of the retrieval-time histogram: from a look-up answered at once on a

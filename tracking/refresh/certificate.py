@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from models import Device, SslSourceKind
+from models.tables import SSL_DETAILS
 from tracking.core import clock
 from tracking.core.certificates import chain_to_pem, load_der_chain
 from tracking.core.changes import Change, describe_changes, yes_no
@@ -30,7 +31,7 @@ from tracking.probes.addresses import AddressOutcome, fetch_every_address, telli
 from tracking.probes.tls import TlsHandshake
 from tracking.refresh.events import RawContent
 from tracking.refresh.services import Services
-from tracking.refresh.state import SSL_DETAILS, Row
+from tracking.refresh.state import Row
 from tracking.refresh.writes import DetailsWrite, Plan
 
 

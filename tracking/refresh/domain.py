@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from models.tables import DOMAIN_DETAILS
 from tracking.core import clock
 from tracking.core.changes import Change, describe_changes
 from tracking.core.errors import DstrackError, ErrorCode
@@ -30,7 +31,7 @@ from tracking.probes.registration import (
 from tracking.refresh.certificate import CertificateSnapshot, retrieve_certificate
 from tracking.refresh.events import RawContent
 from tracking.refresh.services import Services
-from tracking.refresh.state import DOMAIN_DETAILS, Row
+from tracking.refresh.state import Row
 from tracking.refresh.writes import DetailsWrite, Plan
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from models import Device, UpdateJob
 from models.db import reader, transaction
+from models.tables import DEVICES as _devices
+from models.tables import UPDATE_JOBS as _jobs
 from tracking.core.schedule import RETRY_INTERVAL
 from tracking.refresh.switch import tracking_enabled
 
@@ -32,9 +33,6 @@ CLAIM_LEASE = timedelta(hours=1)
 # queued) is looked at again after this long, not on the next tick.
 DEFER_INTERVAL = RETRY_INTERVAL
 CLAIMANT_MAX = 64  # UpdateJob.claimed_by
-
-_jobs = UpdateJob.__table__  # type: ignore[attr-defined]
-_devices = Device.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, order=True)

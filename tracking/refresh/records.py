@@ -8,12 +8,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import ActivityNote, RawFile
+from models.tables import ACTIVITY_NOTES as NOTES
+from models.tables import RAW_FILES
 from tracking.refresh.events import StoredRawFile, UpdateBatch
 from tracking.refresh.rawstore import RawStore
-
-NOTES: sa.Table = ActivityNote.__table__  # type: ignore[attr-defined]
-RAW_FILES: sa.Table = RawFile.__table__  # type: ignore[attr-defined]
 
 
 def add_note(session: Session, device_id: int, text: str, *, author: str, now: datetime) -> None:

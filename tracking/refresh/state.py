@@ -13,13 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Device, DomainDetailsRecord, SslDetailsRecord, UpdateJob
+from models.tables import DEVICES, DOMAIN_DETAILS, SSL_DETAILS
+from models.tables import UPDATE_JOBS as JOBS
 from tracking.refresh.switch import tracking_enabled
-
-DEVICES: sa.Table = Device.__table__  # type: ignore[attr-defined]
-SSL_DETAILS: sa.Table = SslDetailsRecord.__table__  # type: ignore[attr-defined]
-DOMAIN_DETAILS: sa.Table = DomainDetailsRecord.__table__  # type: ignore[attr-defined]
-JOBS: sa.Table = UpdateJob.__table__  # type: ignore[attr-defined]
 
 # What an update reads of a device (the rest of its row is people's business).
 _DEVICE_COLUMNS = (

@@ -16,11 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from models.tables import DEVICES
+from models.tables import UPDATE_JOBS as JOBS
 from tracking.core.changes import Change
 from tracking.core.errors import DstrackError
 from tracking.core.schedule import NextUpdate, Outcome, job_wanted, next_update
 from tracking.refresh.events import RawContent, UpdateEvent
-from tracking.refresh.state import DEVICES, JOBS, BatchState, Stored, read_state
+from tracking.refresh.state import BatchState, Stored, read_state
 
 
 @dataclass(frozen=True)
