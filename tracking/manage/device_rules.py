@@ -3,12 +3,14 @@ retrieval is allowed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from models import Device, DeviceCategory, Organization
-from tracking.core.errors import ErrorCode, ValidationError, not_found
+from tracking.core.errors import DstrackError, ErrorCode, ValidationError, not_found
 from tracking.core.sources import DomainName, HostSource, SslSource, parse_domain, parse_ssl_source
 from tracking.manage.access import Viewer
 from tracking.refresh.switch import tracking_enabled
@@ -82,10 +84,32 @@ def editable_device(session: Session, viewer: Viewer, device_id: int | None) -> 
     """The device, if the viewer may see its organization and edit its devices."""
     device = session.get(Device, device_id) if device_id else None
     organization = session.get(Organization, device.organization_id) if device else None
-    if device is None or organization is None or not viewer.may_view(organization.type):
-        raise not_found("id", "Device")
-    if not viewer.may_edit_devices(organization.type):
-        raise ValidationError(
+    refusal = _edit_refusal(viewer, organization.type if organization else None)
+    if refusal is not None:
+        raise refusal
+    assert device is not None
+    return device
+
+
+def edit_refusals(
+    session: Session, viewer: Viewer, device_ids: Iterable[int]
+) -> dict[int, DstrackError | None]:
+    """For each device, why the viewer may not edit it (None: they may), in one query."""
+    wanted = sorted({i for i in device_ids if i})
+    rows = session.execute(
+        sa.select(col(Device.id), col(Organization.type))
+        .join(Organization, col(Organization.id) == col(Device.organization_id))
+        .where(col(Device.id).in_(wanted))
+    )
+    types: dict[int, str] = {device_id: kind for device_id, kind in rows}
+    return {i: _edit_refusal(viewer, types.get(i)) for i in dict.fromkeys(device_ids)}
+
+
+def _edit_refusal(viewer: Viewer, organization_type: str | None) -> DstrackError | None:
+    if organization_type is None or not viewer.may_view(organization_type):
+        return not_found("id", "Device")  # forbidden and missing look the same
+    if not viewer.may_edit_devices(organization_type):
+        return ValidationError(
             ErrorCode.FORBIDDEN, "Your security level does not allow editing devices."
         )
-    return device
+    return None

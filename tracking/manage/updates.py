@@ -11,10 +11,10 @@ from sqlmodel import col, select
 from models import Device, UpdateJob
 from models.db import reader, transaction
 from tracking.core import clock
-from tracking.core.errors import DstrackError, ErrorCode, ValidationError
+from tracking.core.errors import ErrorCode, ValidationError
 from tracking.manage.access import Viewer
 from tracking.manage.budget import spend_retrievals
-from tracking.manage.device_rules import LOCKED_CATEGORIES, editable_device
+from tracking.manage.device_rules import LOCKED_CATEGORIES, edit_refusals
 from tracking.refresh.pipeline import AuditResult, update_many
 from tracking.refresh.services import Services
 from tracking.refresh.switch import store_tracking_enabled, tracking_enabled
@@ -40,20 +40,19 @@ async def force_update(
             f"At most {MAX_FORCED_UPDATES} devices can be updated in one request.",
             field="ids",
         )
-    allowed: list[int] = []
-    refused: dict[int, DstrackError] = {}
     with reader(services.engine) as session:
-        for device_id in dict.fromkeys(device_ids):
-            try:
-                editable_device(session, viewer, device_id)
-                allowed.append(device_id)
-            except DstrackError as error:
-                refused[device_id] = error
+        refusals = edit_refusals(session, viewer, device_ids)
+    refused = {i: error for i, error in refusals.items() if error is not None}
+    allowed = [i for i, error in refusals.items() if error is None]
     spend_retrievals(services, viewer, len(allowed))  # what will reach the network
     done = {
         r.device_id: r
         for r in await update_many(
-            services, allowed, author=viewer.name, concurrency=FORCED_UPDATE_CONCURRENCY
+            services,
+            allowed,
+            author=viewer.name,
+            concurrency=FORCED_UPDATE_CONCURRENCY,
+            writes_off_loop=True,  # the API's other requests go on meanwhile
         )
     }
     return [
