@@ -342,6 +342,44 @@ def _unexpected(device_id: int) -> AuditResult:
     return AuditResult(device_id=device_id, error=error)
 
 
+class _BatchWriter:
+    """Writes finished look-ups ``batch_size`` at a time, in place or in a thread (one batch at
+    a time), keeping every device's result."""
+
+    def __init__(self, services: Services, author: str, *, batch_size: int, off_loop: bool):
+        self.services = services
+        self.author = author
+        self.batch_size = batch_size
+        self.off_loop = off_loop
+        self.results: dict[int, AuditResult] = {}
+        self.pending: list[Retrieved] = []
+        self.one_at_a_time = asyncio.Lock()
+
+    async def add(self, retrieved: Retrieved) -> None:
+        self.pending.append(retrieved)
+        if len(self.pending) >= self.batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        if not self.off_loop:
+            self._write(batch)
+            return
+        async with self.one_at_a_time:
+            await asyncio.to_thread(self._write, batch)  # the context (a test's clock) goes along
+
+    def _write(self, batch: list[Retrieved]) -> None:
+        try:
+            for result in save(self.services, batch, author=self.author):
+                self.results[result.device_id] = result
+        except Exception:
+            # A bug or a database outage must not take the other devices' results with it.
+            for item in batch:
+                self.results[item.device_id] = _unexpected(item.device_id)
+
+
 async def update_many(
     services: Services,
     device_ids: Sequence[int],
@@ -360,35 +398,11 @@ async def update_many(
 
     One device failing never stops the others: its error is in its result.
     """
-    targets = _targets(services, device_ids)
-    results: dict[int, AuditResult] = {}
-    pending: list[Retrieved] = []
-    one_writer = asyncio.Lock()
-
-    def write(batch: list[Retrieved]) -> None:
-        try:
-            for result in save(services, batch, author=author):
-                results[result.device_id] = result
-        except Exception:
-            # A bug or a database outage must not take the other devices' results with it.
-            for item in batch:
-                results[item.device_id] = _unexpected(item.device_id)
-
-    async def flush() -> None:
-        batch = pending[:]
-        pending.clear()
-        if not batch:
-            return
-        if not writes_off_loop:
-            write(batch)
-            return
-        async with one_writer:
-            await asyncio.to_thread(write, batch)  # the context (a test's clock) goes along
-
+    writer = _BatchWriter(services, author, batch_size=batch_size, off_loop=writes_off_loop)
     to_retrieve = []
-    for device_id, target in targets.items():
+    for device_id, target in _targets(services, device_ids).items():
         if isinstance(target, DstrackError):
-            results[device_id] = AuditResult(device_id=device_id, error=target)
+            writer.results[device_id] = AuditResult(device_id=device_id, error=target)
         else:
             to_retrieve.append((device_id, target))
     queue = iter(to_retrieve)
@@ -400,16 +414,14 @@ async def update_many(
             try:
                 retrieved = await retrieve(services, device_id, target)
             except Exception:
-                results[device_id] = _unexpected(device_id)
+                writer.results[device_id] = _unexpected(device_id)
                 continue
-            pending.append(retrieved)
-            if len(pending) >= batch_size:
-                await flush()
+            await writer.add(retrieved)
 
     with shared_channels():  # one c-ares channel for the batch's host look-ups
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(to_retrieve)))))
-    await flush()
-    return [results[i] for i in device_ids]
+    await writer.flush()
+    return [writer.results[i] for i in device_ids]
 
 
 def result_message(result: AuditResult) -> str:
