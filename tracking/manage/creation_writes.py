@@ -17,7 +17,7 @@ from tracking.manage.inventory import product_for_device
 from tracking.refresh.certificate import CertificateSnapshot, set_source
 from tracking.refresh.domain import DomainSnapshot
 from tracking.refresh.pipeline import Retrieved, apply_updates
-from tracking.refresh.records import add_note
+from tracking.refresh.records import add_note, add_notes
 from tracking.refresh.services import Services
 from tracking.refresh.writes import sync_jobs
 
@@ -65,7 +65,7 @@ def save_creations(
 ) -> list[Device]:
     """Insert the devices, their children and notes, then their first audits as one batch of
     the update pipeline; the devices as stored (read again, in one query)."""
-    devices = [_insert_device(session, c, author=author, now=now) for c in creations]
+    devices = _insert_devices(session, creations, author=author, now=now)
     found: list[Retrieved] = []
     children: dict[int, Device] = {}
     for creation, device in zip(creations, devices, strict=True):
@@ -129,7 +129,21 @@ def _after_first_audits(
         sync_jobs(session, unretrieved, now=now)
 
 
-def _insert_device(session: Session, creation: Creation, *, author: str, now: datetime) -> Device:
+def _insert_devices(
+    session: Session, creations: Sequence[Creation], *, author: str, now: datetime
+) -> list[Device]:
+    """The devices in one flush (one INSERT per shape of row), then their "created" notes in
+    one statement: two round trips for a batch, not two per device."""
+    devices = [_new_device(creation, now=now) for creation in creations]
+    session.add_all(devices)
+    session.flush()
+    ids = [device.id for device in devices if device.id is not None]
+    assert len(ids) == len(devices)  # the flush gave each its id
+    add_notes(session, ids, f"Device created by {author}.", author=author, now=now)
+    return devices
+
+
+def _new_device(creation: Creation, *, now: datetime) -> Device:
     valid = creation.valid
     device = Device(
         category=valid.category,
@@ -147,10 +161,6 @@ def _insert_device(session: Session, creation: Creation, *, author: str, now: da
         set_source(device, valid.source)
     if valid.domain is not None:
         device.domain = stored_domain(valid.domain)
-    session.add(device)
-    session.flush()
-    assert device.id is not None
-    add_note(session, device.id, f"Device created by {author}.", author=author, now=now)
     return device
 
 

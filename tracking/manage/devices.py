@@ -115,10 +115,11 @@ def _validate_all(
     services: Services, viewer: Viewer, news: Sequence[NewDevice], done: Done
 ) -> dict[int, ValidNewDevice]:
     valid: dict[int, ValidNewDevice] = {}
+    products: _Products = {}  # a product is looked up once for all rows, not once per row
     with reader(services.engine) as session:  # one session: organizations are read once
         for index, new in enumerate(news):
             try:
-                valid[index] = _validated(session, viewer, new)
+                valid[index] = _validated(session, viewer, new, products)
             except DstrackError as error:
                 done(index, error)
     return valid
@@ -145,7 +146,12 @@ def _spend(
             del valid[index]
 
 
-def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevice:
+_Products = dict[tuple[int | None, DeviceCategory], int]
+
+
+def _validated(
+    session: Session, viewer: Viewer, new: NewDevice, products: _Products
+) -> ValidNewDevice:
     name = optional_name(new.name, field="name", max_length=NAME_MAX)
     description = clean_text(new.description, field="description", max_length=DESCRIPTION_MAX)
     if new.category == DeviceCategory.STANDARD and name is None:
@@ -170,8 +176,7 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
         )
     if new.contract_id is not None:
         contract_for_device(session, viewer, new.contract_id, organization)
-    product = product_for_device(session, new.product_id, new.category)
-    assert product.id is not None
+    product_id = _product_id(session, new, products)
     source = domain = None
     if new.category == DeviceCategory.SSL_CERTIFICATE:
         source = source_input(new.ssl_source, all_addresses=new.check_all_addresses)
@@ -182,7 +187,7 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
         category=new.category,
         organization=organization,
         contract_id=new.contract_id,
-        product_id=product.id,
+        product_id=product_id,
         name=name,
         description=description,
         active=new.active,
@@ -192,6 +197,15 @@ def _validated(session: Session, viewer: Viewer, new: NewDevice) -> ValidNewDevi
         domain=domain,
         retrieve_domain=domain is not None and domain_retrieval_allowed(session, domain),
     )
+
+
+def _product_id(session: Session, new: NewDevice, products: _Products) -> int:
+    key = (new.product_id, new.category)
+    if key not in products:
+        product = product_for_device(session, new.product_id, new.category)
+        assert product.id is not None
+        products[key] = product.id
+    return products[key]
 
 
 async def _retrieve(services: Services, valid: ValidNewDevice) -> Creation:

@@ -3,6 +3,7 @@ learned something new. Also the note people's actions add (``add_note``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,6 +20,17 @@ def add_note(session: Session, device_id: int, text: str, *, author: str, now: d
     session.execute(
         sa.insert(NOTES).values(device_id=device_id, created_at=now, author=author, text=text)
     )
+
+
+def add_notes(
+    session: Session, device_ids: Sequence[int], text: str, *, author: str, now: datetime
+) -> None:
+    """The same Activity note on each of ``device_ids``, in one statement."""
+    if device_ids:
+        rows = [
+            {"device_id": i, "created_at": now, "author": author, "text": text} for i in device_ids
+        ]
+        session.execute(sa.insert(NOTES), rows)
 
 
 class ActivityNotes:

@@ -575,3 +575,24 @@ async def test_a_row_whose_save_fails_takes_no_other_row_with_it(
     assert (problem.row, problem.code) == (4, "SAVE_FAILED")
     names = sorted(device.name for device in all_devices(services))
     assert names == sorted(world.host(f"s{i}.test") for i in range(6) if i != 3)
+
+
+async def test_the_statements_of_an_import_do_not_grow_with_its_rows(
+    services: Services, admin: Viewer
+) -> None:
+    """Validation looks the product up once, and a batch of devices and their "created" notes
+    are inserted in a statement each, not one per row."""
+    organization(services, admin, "Acme")
+    pems = [pki.test_ca().leaf(f"p{i}.example", dns_names=[f"p{i}.example"]).pem for i in range(40)]
+    statements: list[object] = []  # what dstrack executes (SQLite's driver may run it row by row)
+    sa.event.listen(services.engine, "before_execute", lambda *a: statements.append(a[1]))
+
+    async def statements_for(numbers: range) -> int:
+        statements.clear()
+        rows = [["Acme", "SSL_CERTIFICATE", pems[i], f"PEM {i}"] for i in numbers]
+        report = await run(services, admin, csv_text(*rows))
+        assert (report.created, report.failed) == (len(numbers), 0), report.errors[:3]
+        return len(statements)
+
+    few, many = await statements_for(range(0, 4)), await statements_for(range(4, 40))
+    assert many <= few + 3, f"{few} statements for 4 rows, {many} for 36"
