@@ -17,9 +17,7 @@ from tracking.refresh.rawstore import RawStore
 
 def add_note(session: Session, device_id: int, text: str, *, author: str, now: datetime) -> None:
     """One Activity note, in the caller's transaction (after what the session holds)."""
-    session.execute(
-        sa.insert(NOTES).values(device_id=device_id, created_at=now, author=author, text=text)
-    )
+    add_notes(session, [device_id], text, author=author, now=now)
 
 
 def add_notes(
