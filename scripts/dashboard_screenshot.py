@@ -31,6 +31,8 @@ from tests.fakes.dns_server import DnsServer  # noqa: E402
 from tests.fakes.rdap_server import FakeRdapServer, RdapFault  # noqa: E402
 from tests.fakes.tls_server import FakeTlsServer, ServedCertificate, served  # noqa: E402
 from tests.fakes.whois_server import FakeWhoisServer, WhoisFault  # noqa: E402
+from tracking.alerts import sweep  # noqa: E402
+from tracking.core import clock  # noqa: E402
 from tracking.core.settings import Settings  # noqa: E402
 from tracking.wiring import build_services  # noqa: E402
 
@@ -153,6 +155,7 @@ def main(output: Path) -> None:
             api = Api(server.origin, TOKEN)
             _populate(api, tls.address[1], rdap, whois)
             api.close()
+            sweep(engine, now=clock.now())  # the expiry alerts the sensor would raise
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -161,6 +164,7 @@ def main(output: Path) -> None:
                 page.get_by_test_id("token-submit").click()
                 expect(page.get_by_test_id("status")).to_contain_text("Showing", timeout=20_000)
                 expect(page.get_by_test_id("expiry-chart").locator("rect")).to_have_count(26)
+                expect(page.get_by_test_id("ack-button").first).to_be_visible()
                 page.evaluate("document.activeElement.blur()")
                 page.screenshot(path=str(output))
                 browser.close()
