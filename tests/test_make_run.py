@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -117,12 +118,20 @@ class Terminal:
         os.write(self.master, b"\x03")  # the terminal driver sends SIGINT to the foreground
 
 
-def _take_terminal() -> None:
+def _take_terminal(*, sigint: signal.Handlers = signal.SIG_DFL) -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # As a person's shell starts it, unless a test asks otherwise: a test run started in the
+    # background (a CI job, `&`) ignores SIGINT and SIGQUIT, and make and bash would inherit
+    # that (signals ignored on entry cannot be trapped), so Ctrl-C would reach nobody.
+    for number in (signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, sigint)
 
 
 @contextlib.contextmanager
-def make_run(tmp_path: Path) -> Iterator[tuple[Terminal, int, int, str]]:
+def make_run(
+    tmp_path: Path, *, sigint: signal.Handlers = signal.SIG_DFL
+) -> Iterator[tuple[Terminal, int, int, str]]:
     clone = _copy_of_the_repository(tmp_path / "clone")
     api_port, dagster_port = _free_port(), _free_port()
     marker = uuid.uuid4().hex
@@ -146,7 +155,8 @@ def make_run(tmp_path: Path) -> Iterator[tuple[Terminal, int, int, str]]:
         stdout=slave,
         stderr=slave,
         start_new_session=True,
-        preexec_fn=_take_terminal,  # the pseudo-terminal becomes the controlling terminal
+        # The pseudo-terminal becomes the controlling terminal.
+        preexec_fn=functools.partial(_take_terminal, sigint=sigint),
     )
     os.close(slave)
     terminal = Terminal(process, master)
@@ -228,6 +238,20 @@ def test_sigterm_to_make_stops_every_process(tmp_path: Path) -> None:
         started = _running(terminal, api_port, dagster_port, marker)
         terminal.process.send_signal(signal.SIGTERM)
         _assert_everything_stops(terminal, api_port, dagster_port, marker, started)
+
+
+def test_started_in_the_background_sigterm_still_stops_every_service_gracefully(
+    tmp_path: Path,
+) -> None:
+    """`make run &` in a script: SIGINT is ignored from the start, yet each service gets the
+    SIGINT of a graceful stop (none needs killing)."""
+    with make_run(tmp_path, sigint=signal.SIG_IGN) as (terminal, api_port, dagster_port, marker):
+        started = _running(terminal, api_port, dagster_port, marker)
+        terminal.process.send_signal(signal.SIGTERM)
+        _assert_everything_stops(terminal, api_port, dagster_port, marker, started)
+        output = terminal.text()
+    assert "killing what is left" not in output
+    assert "Shutting down Dagster services" in output
 
 
 def test_a_short_admin_token_stops_make_run_before_anything_starts(tmp_path: Path) -> None:
