@@ -8,10 +8,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLSchema, build_schema, parse, validate
+from graphql import GraphQLSchema, parse, validate
 
 from api.dashboard import STATIC_FILES
 from api.schema import schema
+from tests.api.contract_check import contract_schema
 
 HERE = Path(__file__).parent
 # A string in any of JavaScript's quotes that starts like a GraphQL operation.
@@ -41,9 +42,7 @@ def _errors(target: GraphQLSchema, document: str) -> list[str]:
 
 
 def _contract_with_alerts() -> GraphQLSchema:
-    return build_schema(
-        (HERE / "contract.graphql").read_text() + (HERE / "contract_alerts.graphql").read_text()
-    )
+    return contract_schema("contract_alerts.graphql")
 
 
 def test_the_dashboard_sends_the_operations_it_needs() -> None:
