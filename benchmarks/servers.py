@@ -76,24 +76,26 @@ def bench_chain(
     )
 
 
-class LocalServers:
-    """The server subprocess; a context manager."""
+class ServerProcess:
+    """A benchmark's server subprocess, ``python -m <module> CHAIN_FILE KEY_FILE``: it prints
+    ``READY <port> <port>...`` once listening and stops when its stdin closes. A context
+    manager giving the ports."""
+
+    module = ""  # set by each kind
 
     def __init__(self, chain: BenchChain | None = None) -> None:
         self._chain = chain or bench_chain()
         self._tmp = tempfile.TemporaryDirectory(prefix="dstrack-bench-servers-")
         self._process: subprocess.Popen[str] | None = None
-        self.tls_port = 0
-        self.dns_port = 0
+        self.ports: tuple[int, ...] = ()
 
     def __enter__(self) -> Self:
-        chain = self._chain
         chain_file = Path(self._tmp.name) / "chain.pem"
         key_file = Path(self._tmp.name) / "key.pem"
-        chain_file.write_text(chain.chain_pem)
-        key_file.write_bytes(chain.key_pem)
+        chain_file.write_text(self._chain.chain_pem)
+        key_file.write_bytes(self._chain.key_pem)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.servers", str(chain_file), str(key_file)],
+            [sys.executable, "-m", self.module, str(chain_file), str(key_file)],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -103,8 +105,8 @@ class LocalServers:
         line = self._process.stdout.readline().split()
         if not line or line[0] != "READY":
             self.close()
-            raise RuntimeError(f"benchmark servers did not start: {line}")
-        self.tls_port, self.dns_port = int(line[1]), int(line[2])
+            raise RuntimeError(f"{self.module} did not start: {line}")
+        self.ports = tuple(int(port) for port in line[1:])
         return self
 
     def __exit__(
@@ -136,6 +138,20 @@ class LocalServers:
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)
+
+
+class LocalServers(ServerProcess):
+    """The TLS (SNI) and DNS servers of this module, in their own process."""
+
+    module = "benchmarks.servers"
+
+    @property
+    def tls_port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def dns_port(self) -> int:
+        return self.ports[1]
 
 
 @contextlib.contextmanager

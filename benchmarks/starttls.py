@@ -18,15 +18,12 @@ import asyncio
 import logging
 import ssl
 import statistics
-import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
-from benchmarks.common import REPO, Result, cpu_seconds, heading, process_cpu_seconds, say
+from benchmarks.common import Result, cpu_seconds, heading, say
 from benchmarks.refresh import CONCURRENCY, gated
-from benchmarks.servers import bench_chain
+from benchmarks.servers import ServerProcess
 from tracking.core.settings import Settings
 from tracking.core.sources import HostSource
 from tracking.probes.resolver import SystemResolver
@@ -36,50 +33,18 @@ TARGET = 0.7
 ROUNDS = 5
 
 
-class SmtpServers:
-    """The aiosmtpd process; a context manager giving its two ports."""
+class SmtpServers(ServerProcess):
+    """The aiosmtpd process: plain SMTP offering STARTTLS, and SMTPS."""
 
-    def __init__(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="dstrack-bench-smtp-")
-        self._process: subprocess.Popen[str] | None = None
-        self.starttls_port = self.smtps_port = 0
+    module = "benchmarks.starttls"
 
-    def __enter__(self) -> SmtpServers:
-        chain = bench_chain()
-        chain_file, key_file = Path(self._tmp.name) / "chain.pem", Path(self._tmp.name) / "key.pem"
-        chain_file.write_text(chain.chain_pem)
-        key_file.write_bytes(chain.key_pem)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.starttls", str(chain_file), str(key_file)],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline().split()
-        if not line or line[0] != "READY":
-            self.__exit__()
-            raise RuntimeError(f"the SMTP server did not start: {line}")
-        self.starttls_port, self.smtps_port = int(line[1]), int(line[2])
-        return self
+    @property
+    def starttls_port(self) -> int:
+        return self.ports[0]
 
-    def __exit__(self, *_: object) -> None:
-        if self._process is not None:
-            assert self._process.stdin is not None and self._process.stdout is not None
-            self._process.stdin.close()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process.stdout.close()
-            self._process = None
-        self._tmp.cleanup()
-
-    def cpu_seconds(self) -> float:
-        assert self._process is not None
-        return process_cpu_seconds(self._process.pid)
+    @property
+    def smtps_port(self) -> int:
+        return self.ports[1]
 
 
 async def _pass(probe: RealTlsProbe, sources: Sequence[HostSource]) -> tuple[float, float]:
