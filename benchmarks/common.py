@@ -149,6 +149,18 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
 
+def backends(postgres_url: str | None) -> list[tuple[str, str | None]]:
+    """Where a benchmark runs: ("SQLite", None), then ("PostgreSQL", url) when a server is given."""
+    return [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
+
+
+@contextlib.contextmanager
+def database_for(url: str | None, directory: Path) -> Iterator[Database]:
+    """A fresh migrated database: a SQLite file in ``directory``, or one on the ``url`` server."""
+    with sqlite_database(directory) if url is None else postgres_database(url) as database:
+        yield database
+
+
 @contextlib.contextmanager
 def sqlite_database(directory: Path, name: str = "bench") -> Iterator[Database]:
     """A migrated SQLite file database (WAL, as dstrack configures it)."""

@@ -33,17 +33,17 @@ from benchmarks.common import (
     SSL_DETAILS,
     Database,
     Result,
+    backends,
     base_inventory,
+    database_for,
     fast_bulk_load,
     heading,
     host_device_rows,
     insert_chunked,
     peak_rss_mb,
-    postgres_database,
     reset_peak_rss,
     rss_mb,
     say,
-    sqlite_database,
 )
 from benchmarks.imports import admin_viewer
 from benchmarks.servers import device_host
@@ -218,10 +218,9 @@ def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
     small = total // 10
     heading(f"h. CSV export: {total:,} devices streamed in batches of {BATCH_SIZE}")
     results: list[Result] = []
-    backends = [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
     with tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp:
-        for label, url in backends:
+        for label, url in backends(postgres_url):
             say(f"-- {label}")
-            with sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database:
+            with database_for(url, Path(tmp)) as database:
                 results += measure(database, total, small)
     return results

@@ -43,12 +43,12 @@ from benchmarks.common import (
     SSL_DETAILS,
     Database,
     Result,
+    backends,
+    database_for,
     heading,
     insert_chunked,
     ms,
-    postgres_database,
     say,
-    sqlite_database,
 )
 from benchmarks.servers import bench_chain
 from tracking.core import clock
@@ -475,13 +475,10 @@ def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
     heading("c. GraphQL: a page of 100 devices with organization, product and SSL details")
     repeat = 5 if quick else 15
     results = []
-    backends: list[tuple[str, str | None]] = [("SQLite", None)]
-    if postgres_url:
-        backends.append(("PostgreSQL", postgres_url))
-    for label, url in backends:
+    for label, url in backends(postgres_url):
         with (
             tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp,
-            sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database,
+            database_for(url, Path(tmp)) as database,
         ):
             populate(database)
             settings = Settings(

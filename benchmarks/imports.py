@@ -27,11 +27,11 @@ from pathlib import Path
 from benchmarks.common import (
     Database,
     Result,
+    backends,
     base_inventory,
+    database_for,
     heading,
-    postgres_database,
     say,
-    sqlite_database,
 )
 from benchmarks.refresh import Phase, bare_handshakes, bench_services, measure
 from benchmarks.servers import LocalServers, device_host, local_servers
@@ -127,11 +127,10 @@ def run(*, quick: bool, postgres_url: str | None, profile: bool = False) -> list
     size = 200 if quick else 1000
     say(f"{size} host rows a round, {devices.CONCURRENCY} in flight, local TLS + DNS servers")
     results = []
-    backends = [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
     with local_servers() as servers, tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp:
-        for label, url in backends:
+        for label, url in backends(postgres_url):
             say(f"-- {label}")
-            with sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database:
+            with database_for(url, Path(tmp)) as database:
                 base_inventory(database.engine)
                 services = bench_services(database, servers, Path(tmp) / f"data-{label}")
                 # Thousands of rows, one user: above the default retrieval budget.

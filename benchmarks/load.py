@@ -46,12 +46,12 @@ from benchmarks.common import (
     SSL_DETAILS,
     Database,
     Result,
+    backends,
     cpu_seconds,
+    database_for,
     heading,
-    postgres_database,
     process_cpu_seconds,
     say,
-    sqlite_database,
 )
 from benchmarks.servers import LocalServers, bench_chain, device_host, local_servers
 from models import ActivityNote, DomainDetailsRecord, User
@@ -521,14 +521,11 @@ def run(*, quick: bool, postgres_url: str | None, clients: int = 50) -> list[Res
     heading(f"f. Load: dstrack serve under {clients} clients; a trivial query beside heavy work")
     seconds = 4.0 if quick else 15.0
     results: list[Result] = []
-    backends: list[tuple[str, str | None]] = [("SQLite", None)]
-    if postgres_url:
-        backends.append(("PostgreSQL", postgres_url))
     with local_servers() as servers:
-        for label, url in backends:
+        for label, url in backends(postgres_url):
             with (
                 tempfile.TemporaryDirectory(prefix="dstrack-bench-load-") as tmp,
-                sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database,
+                database_for(url, Path(tmp)) as database,
             ):
                 ssl_ids = populate(database, servers.tls_port)
                 results += _load(label, database, servers, Path(tmp), seconds, clients)

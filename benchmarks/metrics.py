@@ -35,16 +35,16 @@ from benchmarks.common import (
     SSL_DETAILS,
     Database,
     Result,
+    backends,
     cpu_seconds,
+    database_for,
     fast_bulk_load,
     heading,
     peak_rss_mb,
     postgres_cpu_seconds,
-    postgres_database,
     reset_peak_rss,
     rss_mb,
     say,
-    sqlite_database,
 )
 from models import DomainDetailsRecord
 from tracking.core import clock
@@ -245,14 +245,11 @@ def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
     heading("j. GET /metrics: the exposition of every active device")
     sizes = [10_000, 100_000]
     results = []
-    backends: list[tuple[str, str | None]] = [("SQLite", None)]
-    if postgres_url:
-        backends.append(("PostgreSQL", postgres_url))
-    for label, url in backends:
+    for label, url in backends(postgres_url):
         say(f"-- {label}")
         with (
             tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp,
-            sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database,
+            database_for(url, Path(tmp)) as database,
         ):
             figures = measure(database, sizes, repeat=1 if quick else 3)
         small, large = figures[sizes[0]], figures[sizes[-1]]

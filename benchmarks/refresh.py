@@ -39,15 +39,15 @@ from benchmarks.common import (
     JOBS,
     Database,
     Result,
+    backends,
     base_inventory,
     cpu_seconds,
+    database_for,
     heading,
     host_device_rows,
     insert_chunked,
     postgres_cpu_seconds,
-    postgres_database,
     say,
-    sqlite_database,
 )
 from benchmarks.servers import LocalServers, bench_chain, device_host, local_servers
 from tracking.core import clock
@@ -361,11 +361,10 @@ def run(*, quick: bool, postgres_url: str | None, profile: bool = False) -> list
     size = 200 if quick else 1000
     say(f"{size} host-sourced SSL devices, concurrency {CONCURRENCY}, local TLS + DNS servers")
     results = []
-    backends = [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
     with local_servers() as servers, tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp:
-        for label, url in backends:
+        for label, url in backends(postgres_url):
             say(f"-- {label}")
-            with sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database:
+            with database_for(url, Path(tmp)) as database:
                 data = Path(tmp) / f"data-{label}"
                 services = bench_services(database, servers, data)
                 system = bench_services(database, servers, data, system_resolver=True)

@@ -29,14 +29,14 @@ from benchmarks.common import (
     Database,
     Inventory,
     Result,
+    backends,
     base_inventory,
+    database_for,
     fast_bulk_load,
     heading,
     median_time,
     ms,
-    postgres_database,
     say,
-    sqlite_database,
 )
 from tracking.core import clock
 from tracking.refresh import jobs
@@ -191,14 +191,11 @@ def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
     heading("b. Due-device selection: tracking.refresh.jobs.due_device_ids, batch of 200")
     sizes = [10_000, 30_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     results = []
-    backends: list[tuple[str, str | None]] = [("SQLite", None)]
-    if postgres_url:
-        backends.append(("PostgreSQL", postgres_url))
-    for label, url in backends:
+    for label, url in backends(postgres_url):
         say(f"-- {label}")
         with (
             tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp,
-            sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database,
+            database_for(url, Path(tmp)) as database,
         ):
             times = measure(database, sizes, repeat=5 if quick else 15)
         small, large = times[sizes[0]], times[sizes[-1]]

@@ -32,13 +32,13 @@ from benchmarks.common import (
     Database,
     Inventory,
     Result,
+    backends,
     base_inventory,
+    database_for,
     fast_bulk_load,
     heading,
     ms,
-    postgres_database,
     say,
-    sqlite_database,
 )
 from models.alerts import GLOBAL_SCOPE
 from models.db import reader
@@ -220,14 +220,11 @@ def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
     heading("i. Expiry sweep: tracking.alerts.sweep, batch of 500")
     sizes = [10_000, 30_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     results = []
-    backends: list[tuple[str, str | None]] = [("SQLite", None)]
-    if postgres_url:
-        backends.append(("PostgreSQL", postgres_url))
-    for label, url in backends:
+    for label, url in backends(postgres_url):
         say(f"-- {label}")
         with (
             tempfile.TemporaryDirectory(prefix="dstrack-bench-") as tmp,
-            sqlite_database(Path(tmp)) if url is None else postgres_database(url) as database,
+            database_for(url, Path(tmp)) as database,
         ):
             times = measure(database, sizes)
         small, large = times[sizes[0]], times[sizes[-1]]
